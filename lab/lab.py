@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""The lab: the whole data centre as systemd containers on one machine (rootful podman).
+
+Reads inventories/lab (hosts, their platform_address, platform_segments, lab_* settings) and
+makes: one podman network per site segment, an inter-site link network, an uplink network,
+one router per site (the sites' core routers: they route between segments and sites without
+address translation, so firewall rules see real source addresses), and one container per
+inventory host with its fixed address. Everything it makes carries the label sovereign.lab=1,
+and `down` removes exactly those objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LABEL = "sovereign.lab=1"
+PREFIX = "sovlab"
+
+
+def log(msg):
+    print("[lab] %s" % msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, check=True, capture=True):
+    res = subprocess.run(cmd, check=False, text=True,
+                         stdout=subprocess.PIPE if capture else None,
+                         stderr=subprocess.PIPE if capture else None)
+    if check and res.returncode != 0:
+        raise SystemExit("command failed (%d): %s\n%s" % (res.returncode, " ".join(cmd),
+                                                          (res.stderr or "").strip()))
+    return res
+
+
+def podman_json(*args):
+    out = run(["podman"] + list(args)).stdout.strip()
+    return json.loads(out) if out else []
+
+
+class Lab:
+    def __init__(self, inventory):
+        data = json.loads(run(["ansible-inventory", "-i", inventory, "--list"]).stdout)
+        hostvars = data["_meta"]["hostvars"]
+        self.hosts = {}
+        any_vars = {}
+        for name, hv in sorted(hostvars.items()):
+            any_vars = hv
+            self.hosts[name] = hv
+        if not self.hosts:
+            raise SystemExit("inventory %s has no hosts" % inventory)
+
+        def members(group):
+            g = data.get(group, {})
+            found = set(g.get("hosts", []))
+            for child in g.get("children", []):
+                found |= members(child)
+            return found
+
+        self.tiers = any_vars["platform_tiers"]
+        self.sites = any_vars["platform_sites"]
+        self.segments = {(site, tier): [ipaddress.ip_network(c) for c in cidrs]
+                         for site, per in any_vars["platform_segments"].items()
+                         for tier, cidrs in per.items()}
+        self.link = ipaddress.ip_network(any_vars["lab_link_cidr"])
+        self.uplink = ipaddress.ip_network(any_vars["lab_uplink_cidr"])
+        self.router_octet = int(any_vars.get("lab_router_octet", 254))
+        self.env = any_vars.get("platform_environment", "lab")
+        tier_of = {}
+        site_of = {}
+        for t in self.tiers:
+            for h in members(t):
+                tier_of[h] = t
+        for s in self.sites:
+            for h in members(s):
+                site_of[h] = s
+        self.placement = {}
+        for h in self.hosts:
+            if h not in tier_of or h not in site_of:
+                raise SystemExit("host %s is not in exactly one tier and one site group" % h)
+            self.placement[h] = (site_of[h], tier_of[h])
+
+    # --- naming ---------------------------------------------------------------------------
+    @staticmethod
+    def net_name(site, tier):
+        return "%s-%s-%s" % (PREFIX, site, tier)
+
+    @staticmethod
+    def container(host):
+        return "%s-%s" % (PREFIX, host)
+
+    def v4(self, key):
+        return [n for n in self.segments[key] if n.version == 4][0]
+
+    def router_ip(self, key):
+        return str(self.v4(key).network_address + self.router_octet)
+
+    def link_ip(self, site):
+        return str(self.link.network_address + 2 + self.sites.index(site))
+
+    def uplink_ip(self, site):
+        return str(self.uplink.network_address + 10 + self.sites.index(site))
+
+    def used_sites(self):
+        return sorted({s for s, _ in self.placement.values()})
+
+    def lab_networks(self):
+        nets = {self.net_name(*k): v for k, v in self.segments.items() if k[0] in self.used_sites()}
+        nets["%s-link" % PREFIX] = [self.link]
+        nets["%s-uplink" % PREFIX] = [self.uplink]
+        return nets
+
+    # --- safety: never overlap the machine's own networks -------------------------------------
+    def check_overlap(self):
+        ours = {str(n) for nets in self.lab_networks().values() for n in nets}
+        foreign = []
+        for addr in json.loads(run(["ip", "-j", "addr"]).stdout):
+            for info in addr.get("addr_info", []):
+                if info.get("family") not in ("inet", "inet6") or info.get("scope") == "host":
+                    continue
+                net = ipaddress.ip_network("%s/%s" % (info["local"], info["prefixlen"]), strict=False)
+                if str(net) not in ours:
+                    foreign.append(("interface %s" % addr["ifname"], net))
+        for family in ("-4", "-6"):
+            for route in json.loads(run(["ip", family, "-j", "route"]).stdout):
+                dst = route.get("dst", "")
+                if dst in ("default", "") or dst.startswith("fe80"):
+                    continue
+                net = ipaddress.ip_network(dst if "/" in dst else dst + ("/32" if family == "-4" else "/128"),
+                                           strict=False)
+                if str(net) not in ours:
+                    foreign.append(("route via %s" % route.get("dev", "?"), net))
+        try:
+            with open("/etc/resolv.conf", encoding="utf-8") as handle:
+                for line in handle:
+                    parts = line.split()
+                    if len(parts) >= 2 and parts[0] == "nameserver":
+                        foreign.append(("nameserver", ipaddress.ip_network(parts[1].split("%")[0])))
+        except OSError:
+            pass
+        for net in podman_json("network", "ls", "--format", "json"):
+            if net.get("labels", {}).get("sovereign.lab") == "1":
+                continue
+            for sub in net.get("subnets") or []:
+                foreign.append(("podman network %s" % net["name"], ipaddress.ip_network(sub["subnet"])))
+        problems = []
+        for name, nets in self.lab_networks().items():
+            for lab_net in nets:
+                for what, other in foreign:
+                    if lab_net.version == other.version and lab_net.overlaps(other):
+                        problems.append("lab network %s (%s) overlaps %s (%s)" % (name, lab_net, what, other))
+        if problems:
+            raise SystemExit("refusing to build the lab: its CIDRs overlap this machine's networks:\n  "
+                             + "\n  ".join(problems)
+                             + "\nchange platform_segments / lab_*_cidr in inventories/lab")
+
+    # --- up -----------------------------------------------------------------------------------
+    def ensure_network(self, name, subnet, internal=False):
+        existing = {n["name"]: n for n in podman_json("network", "ls", "--format", "json")}
+        if name in existing:
+            subnets = [s["subnet"] for s in existing[name].get("subnets") or []]
+            if str(subnet) not in subnets:
+                raise SystemExit("network %s exists with subnets %s, expected %s; run `scripts/lab down` first"
+                                 % (name, subnets, subnet))
+            return
+        cmd = ["podman", "network", "create", "--label", LABEL, "--subnet", str(subnet)]
+        if internal:
+            # No NAT and no DNS from podman: the site routers route between segments, so
+            # firewall rules see real source addresses; hosts use the machine's resolvers.
+            cmd += ["--internal", "--disable-dns"]
+        run(cmd + [name])
+        log("network %s %s" % (name, subnet))
+
+    def existing_containers(self):
+        return {c["Names"][0]: c for c in podman_json("ps", "-a", "--filter", "label=" + LABEL, "--format", "json")}
+
+    def router_script(self, site):
+        uplink_gw = str(self.uplink.network_address + 1)
+        peers = [s for s in self.used_sites() if s != site]
+        lines = [
+            "set -e",
+            "while ip route del default 2>/dev/null; do :; done",
+            "ip route add default via %s" % uplink_gw,
+        ]
+        for peer in peers:
+            for (s, _tier), nets in sorted(self.segments.items()):
+                if s != peer:
+                    continue
+                for net in nets:
+                    if net.version == 4:
+                        lines.append("ip route replace %s via %s" % (net, self.link_ip(peer)))
+        lines += [
+            "up=$(ip -o -4 addr show | awk '$4 ~ /^%s\\// {print $2}')" % self.uplink_ip(site).replace(".", "\\."),
+            "nft -f - <<NFT",
+            "table ip sovlab_nat {",
+            "  chain postrouting { type nat hook postrouting priority 100; oifname \"$up\" masquerade; }",
+            "}",
+            "NFT",
+            "exec sleep infinity",
+        ]
+        return "\n".join(lines)
+
+    def up(self, image):
+        self.check_overlap()
+        for name, nets in self.lab_networks().items():
+            for net in nets:
+                self.ensure_network(name, net, internal=not name.endswith("-uplink"))
+        existing = self.existing_containers()
+        for site in self.used_sites():
+            name = "%s-rtr-%s" % (PREFIX, site)
+            if name in existing:
+                if existing[name]["State"] != "running":
+                    run(["podman", "start", name])
+                continue
+            cmd = ["podman", "run", "-d", "--name", name, "--hostname", "rtr-" + site, "--label", LABEL,
+                   "--cap-add", "NET_ADMIN,NET_RAW", "--sysctl", "net.ipv4.ip_forward=1",
+                   "--network", "%s-uplink:ip=%s" % (PREFIX, self.uplink_ip(site)),
+                   "--network", "%s-link:ip=%s" % (PREFIX, self.link_ip(site))]
+            for (s, tier) in sorted(self.segments):
+                if s == site:
+                    cmd += ["--network", "%s:ip=%s" % (self.net_name(s, tier), self.router_ip((s, tier)))]
+            cmd += ["--entrypoint", "/bin/sh", image, "-c", self.router_script(site)]
+            run(cmd)
+            log("router %s" % name)
+        for host in sorted(self.hosts):
+            name = self.container(host)
+            key = self.placement[host]
+            if name in existing:
+                if existing[name]["State"] != "running":
+                    run(["podman", "start", name])
+                    log("started %s" % name)
+                continue
+            address = self.hosts[host]["platform_address"]
+            run(["podman", "run", "-d", "--name", name, "--hostname", host, "--label", LABEL,
+                 "--label", "sovereign.lab.host=" + host, "--no-hosts",
+                 "--cap-add", "NET_ADMIN,NET_RAW,AUDIT_WRITE,SYS_CHROOT",
+                 "--network", "%s:ip=%s" % (self.net_name(*key), address),
+                 "--env", "LAB_GATEWAY=" + self.router_ip(key),
+                 image])
+            log("host %s (%s %s) %s" % (host, key[0], key[1], address))
+        self.wait()
+
+    def wait(self, timeout=90):
+        deadline = time.time() + timeout
+        pending = set(self.hosts)
+        while pending and time.time() < deadline:
+            for host in sorted(pending):
+                state = run(["podman", "exec", self.container(host), "systemctl", "is-system-running"],
+                            check=False).stdout.strip()
+                if state in ("running", "degraded"):
+                    pending.discard(host)
+            if pending:
+                time.sleep(1)
+        if pending:
+            raise SystemExit("hosts did not finish booting in %ds: %s" % (timeout, ", ".join(sorted(pending))))
+
+    # --- down / status ------------------------------------------------------------------------
+    @staticmethod
+    def down():
+        containers = [c["Names"][0] for c in podman_json("ps", "-a", "--filter", "label=" + LABEL, "--format", "json")]
+        if containers:
+            run(["podman", "rm", "-f", "-t", "0"] + containers)
+            log("removed %d containers" % len(containers))
+        nets = [n["name"] for n in podman_json("network", "ls", "--format", "json")
+                if n.get("labels", {}).get("sovereign.lab") == "1"]
+        if nets:
+            run(["podman", "network", "rm"] + nets)
+            log("removed %d networks" % len(nets))
+
+    def status(self):
+        existing = self.existing_containers()
+        width = max(len(h) for h in self.hosts)
+        for host in sorted(self.hosts):
+            site, tier = self.placement[host]
+            state = existing.get(self.container(host), {}).get("State", "absent")
+            print("%-*s  %-4s %-10s %-15s %s" % (width, host, site, tier, self.hosts[host]["platform_address"], state))
+        for site in self.used_sites():
+            name = "%s-rtr-%s" % (PREFIX, site)
+            print("%-*s  %-4s %-10s %-15s %s" % (width, "rtr-" + site, site, "router", self.link_ip(site),
+                                                 existing.get(name, {}).get("State", "absent")))
+
+
+def ensure_admin_key(secrets_dir):
+    key = os.path.join(secrets_dir, "ssh", "ops_ed25519")
+    if not os.path.exists(key):
+        os.makedirs(os.path.dirname(key), mode=0o700, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops@sovereign-lab", "-f", key])
+        log("generated the lab admin key %s" % key)
+    return key
+
+
+def main():
+    parser = argparse.ArgumentParser(prog="scripts/lab", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status", "check-overlap"])
+    parser.add_argument("--inventory", default=os.path.join(REPO, "inventories", "lab"))
+    parser.add_argument("--image", default=None)
+    args = parser.parse_args()
+    if args.command == "down":
+        Lab.down()
+        return
+    lab = Lab(args.inventory)
+    if args.command == "check-overlap":
+        lab.check_overlap()
+        print("no overlap")
+    elif args.command == "status":
+        lab.status()
+    elif args.command == "up":
+        secrets = os.environ.get("SOVEREIGN_SECRETS_DIR") or os.path.join(os.path.expanduser("~"), ".local", "share", "sovereign")
+        ensure_admin_key(os.path.join(secrets, lab.env))
+        image = args.image or run([os.path.join(REPO, "lab", "build-image")]).stdout.strip().splitlines()[-1]
+        lab.up(image)
+        lab.status()
+
+
+if __name__ == "__main__":
+    main()

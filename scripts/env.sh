@@ -1,0 +1,15 @@
+# shellcheck shell=bash
+# Source after scripts/bootstrap: puts the tool set on PATH and configures Ansible for this checkout.
+SOVEREIGN_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SOVEREIGN_CACHE=${SOVEREIGN_CACHE:-$HOME/.cache/sovereign}
+export SOVEREIGN_REPO SOVEREIGN_CACHE
+export PATH="$SOVEREIGN_CACHE/venv/bin:$PATH"
+export ANSIBLE_CONFIG="$SOVEREIGN_REPO/ansible.cfg"
+export ANSIBLE_COLLECTIONS_PATH="$SOVEREIGN_REPO/.ansible/collections"
+# mitogen: the fast, sound connection path for podman hosts (TESTING-HERE "Speed").
+__mitogen=$("$SOVEREIGN_CACHE/venv/bin/python" -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))')
+export ANSIBLE_STRATEGY_PLUGINS="$__mitogen/plugins/strategy"
+export ANSIBLE_STRATEGY=${ANSIBLE_STRATEGY:-mitogen_linear}
+unset __mitogen
+export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0}
+export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}

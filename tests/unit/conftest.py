@@ -1,0 +1,12 @@
+"""Make the collection importable as ansible_collections.sovereign.datacenter in unit tests."""
+import os
+import sys
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_COLLECTIONS = os.path.join(_REPO, ".ansible", "collections")
+_LINK = os.path.join(_COLLECTIONS, "ansible_collections", "sovereign", "datacenter")
+if not os.path.exists(_LINK):
+    os.makedirs(os.path.dirname(_LINK), exist_ok=True)
+    os.symlink(os.path.relpath(_REPO, os.path.dirname(_LINK)), _LINK)
+if _COLLECTIONS not in sys.path:
+    sys.path.insert(0, _COLLECTIONS)
