@@ -45,8 +45,8 @@ options:
     vars:
       - name: platform_secrets_backend
   store:
-    description: Directory of the C(local) backend (the environment's secret store).
-    type: path
+    description: Directory of the C(local) backend (the environment's secret store); an absolute path, may be a template.
+    type: str
     vars:
       - name: platform_secrets_dir
     env:
@@ -114,7 +114,14 @@ def read_or_create(store, name, length=32, chars="ascii_letters,digits", create=
     alphabet = _ALPHABETS[chars]
     value = "".join(secrets.choice(alphabet) for _ in range(length))
     directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    # Every directory the store creates is private (makedirs applies the mode to the leaf only).
+    missing = []
+    probe = directory
+    while not os.path.isdir(probe):
+        missing.append(probe)
+        probe = os.path.dirname(probe)
+    for new_dir in reversed(missing):
+        os.mkdir(new_dir, 0o700)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
         os.fchmod(fd, 0o600)
@@ -143,6 +150,9 @@ class LookupModule(LookupBase):
         if not store:
             raise AnsibleLookupError("sovereign.datacenter.secret: no store; set platform_secrets_dir "
                                      "(or SOVEREIGN_SECRETS_DIR)")
-        store = os.path.expanduser(str(store))
+        # Variables reach lookups untemplated; platform_secrets_dir is itself a template.
+        store = os.path.expanduser(str(self._templar.template(store)))
+        if not os.path.isabs(store):
+            raise AnsibleLookupError("sovereign.datacenter.secret: the store must be an absolute path, got %r" % store)
         return [read_or_create(store, str(term), self.get_option("length"), self.get_option("chars"),
                                self.get_option("create")) for term in terms]

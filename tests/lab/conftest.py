@@ -1,0 +1,64 @@
+"""The lab as a pytest session resource: brought up and converged once, shared by every lab
+scenario (building the data centre is the expensive part), removed at the end unless
+SOVEREIGN_LAB_KEEP=1."""
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+                   r"\s+failed=(?P<failed>\d+)", re.M)
+
+
+def lab(*args, timeout=1800):
+    res = subprocess.run([os.path.join(REPO, "scripts", "lab")] + list(args), capture_output=True,
+                         text=True, cwd=REPO, timeout=timeout, check=False)
+    log = os.path.join(REPO, "tests", "output", "lab-%s-%d.log" % (args[0], int(time.time())))
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "w", encoding="utf-8") as handle:
+        handle.write(res.stdout + "\n--- stderr ---\n" + res.stderr)
+    return res
+
+
+def recap(output):
+    return {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+            for m in RECAP.finditer(output)}
+
+
+class Lab:
+    def __init__(self):
+        self.timings = {}
+
+    def run(self, *args, timeout=1800):
+        start = time.time()
+        res = lab(*args, timeout=timeout)
+        self.timings.setdefault(args[0], []).append(round(time.time() - start, 1))
+        return res
+
+    @staticmethod
+    def exec(host, *command, check=True):
+        res = subprocess.run(["podman", "exec", "sovlab-" + host] + list(command), capture_output=True,
+                             text=True, timeout=120, check=False)
+        if check and res.returncode != 0:
+            raise AssertionError("%s: %s failed (%d): %s" % (host, command, res.returncode, res.stderr))
+        return res
+
+
+@pytest.fixture(scope="session")
+def lab_up():
+    env_keep = os.environ.get("SOVEREIGN_LAB_KEEP") == "1"
+    the_lab = Lab()
+    res = the_lab.run("up")
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = the_lab.run("converge")
+    the_lab.first_converge = res
+    yield the_lab
+    results = os.path.join(REPO, "tests", "output", "lab-timings.txt")
+    with open(results, "w", encoding="utf-8") as handle:
+        for step, values in the_lab.timings.items():
+            handle.write("%s %s\n" % (step, values))
+    if not env_keep:
+        lab("down")
