@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The lab: the whole data centre as systemd containers on one machine (rootful podman).
 
 Reads inventories/lab (hosts, their platform_address, platform_segments, lab_* settings) and
@@ -107,7 +106,7 @@ class Lab:
         return str(self.uplink.network_address + 10 + self.sites.index(site))
 
     def used_sites(self):
-        return sorted({s for s, _ in self.placement.values()})
+        return sorted({site for site, unused_tier in self.placement.values()})
 
     def lab_networks(self):
         nets = {self.net_name(*k): v for k, v in self.segments.items() if k[0] in self.used_sites()}
@@ -188,7 +187,7 @@ class Lab:
             "ip route add default via %s" % uplink_gw,
         ]
         for peer in peers:
-            for (s, _tier), nets in sorted(self.segments.items()):
+            for (s, unused_tier), nets in sorted(self.segments.items()):
                 if s != peer:
                     continue
                 for net in nets:

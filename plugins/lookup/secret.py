@@ -5,7 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: secret
-author: sovereign.datacenter contributors
+author: Sovereign Platform Team (@sovereign-datacenter)
 version_added: 0.1.0
 short_description: Read a platform secret, generating it on first use
 description:
@@ -112,7 +112,7 @@ def read_or_create(store, name, length=32, chars="ascii_letters,digits", create=
     if length < 16:
         raise AnsibleLookupError("secret %r: length must be at least 16, got %d" % (name, length))
     alphabet = _ALPHABETS[chars]
-    value = "".join(secrets.choice(alphabet) for _ in range(length))
+    value = "".join(secrets.choice(alphabet) for unused in range(length))
     directory = os.path.dirname(path)
     # Every directory the store creates is private (makedirs applies the mode to the leaf only).
     missing = []

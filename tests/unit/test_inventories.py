@@ -2,7 +2,6 @@
 refused by site.yml before any host is touched, with a message naming host and variable."""
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
