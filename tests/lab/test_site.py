@@ -3,9 +3,7 @@ import json
 import os
 import subprocess
 
-import pytest
-
-from conftest import REPO, Lab, lab, recap
+from conftest import REPO, Lab, recap
 
 HOSTS = {"lb1", "app1", "pg1", "pg2", "pg3", "mon1", "bastion1"}
 
@@ -83,8 +81,10 @@ def test_overlapping_cidrs_are_refused(tmp_path):
     try:
         inv = tmp_path / "lab"
         subprocess.run(["cp", "-a", os.path.join(REPO, "inventories", "lab"), str(inv)], check=True)
-        os.remove(inv / "group_vars" / "all" / "000_platform")
-        os.symlink(os.path.join(REPO, "group_vars", "all"), inv / "group_vars" / "all" / "000_platform")
+        for shared in sorted(os.listdir(os.path.join(REPO, "group_vars", "all"))):
+            link = inv / "group_vars" / "all" / ("000_" + shared)
+            os.remove(link)
+            os.symlink(os.path.join(REPO, "group_vars", "all", shared), link)
         env_file = inv / "group_vars" / "all" / "environment.yml"
         env_file.write_text(env_file.read_text().replace('app: ["10.210.10.0/24"]', 'app: ["10.233.7.0/24"]'))
         hosts = inv / "hosts.yml"

@@ -10,8 +10,10 @@ from conftest import REPO, lab
 def test_down_removes_exactly_the_lab(lab_up):
     foreign = "sovereign-test-bystander"
     subprocess.run(["podman", "rm", "-f", "-t", "0", foreign], capture_output=True, check=False)
-    image = os.environ.get("SOVEREIGN_IMAGE") or subprocess.run([os.path.join(REPO, "lab", "build-image")],
-                                                               capture_output=True, text=True, check=True).stdout.split()[-1]
+    image = os.environ.get("SOVEREIGN_IMAGE")
+    if not image:
+        image = subprocess.run([os.path.join(REPO, "lab", "build-image")], capture_output=True, text=True,
+                               check=True).stdout.split()[-1]
     subprocess.run(["podman", "run", "-d", "--name", foreign, "--network", "none", image, "sleep", "300"],
                    capture_output=True, check=True)
     try:

@@ -45,6 +45,16 @@ def test_inventory_loads_platform_group_vars(name):
 
 
 @pytest.mark.parametrize("name", INVENTORIES)
+def test_every_shared_file_is_linked_into_the_inventory(name):
+    shared = sorted(os.listdir(os.path.join(REPO, "group_vars", "all")))
+    linked = os.path.join(REPO, "inventories", name, "group_vars", "all")
+    for filename in shared:
+        link = os.path.join(linked, "000_" + filename)
+        assert os.path.islink(link), "inventories/%s lacks the link 000_%s -> group_vars/all/%s" % (name, filename, filename)
+        assert os.path.realpath(link) == os.path.realpath(os.path.join(REPO, "group_vars", "all", filename))
+
+
+@pytest.mark.parametrize("name", INVENTORIES)
 def test_inventory_is_valid(name):
     from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import inventory_errors
 
@@ -92,7 +102,8 @@ def _write_inventory(tmp_path, hosts_doc, segments):
     inv = tmp_path / "inv"
     gv = inv / "group_vars" / "all"
     gv.mkdir(parents=True)
-    os.symlink(os.path.join(REPO, "group_vars", "all"), gv / "000_platform")
+    for shared in sorted(os.listdir(os.path.join(REPO, "group_vars", "all"))):
+        os.symlink(os.path.join(REPO, "group_vars", "all", shared), gv / ("000_" + shared))
     (gv / "environment.yml").write_text(yaml.safe_dump({
         "platform_environment": "broken",
         "platform_segments": segments,
