@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright: sovereign.datacenter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the platform flow policy.
+
+Documentation lives next to this file, one ``<filter>.yml`` per filter
+(flow_policy_merge, flow_policy_hosts, flow_policy_validate,
+flow_policy_compile, nftables_render, flow_policy_audit_plan), which is how ``ansible-doc -t filter``
+finds filters that share one Python file.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_policy import (
+    DEFAULT_TABLE,
+    FlowPolicyError,
+    HAS_NETADDR,
+    NETADDR_IMPORT_ERROR,
+    Policy,
+    audit_plan,
+    hosts_from_groups,
+    merge_flows,
+    render_nftables,
+)
+
+_POLICY_OPTIONS = ("tiers", "sites", "ports_map", "cdn_ranges", "known_groups",
+                   "public_tier", "public_admin_tiers")
+
+
+def _require_netaddr():
+    if not HAS_NETADDR:
+        raise AnsibleFilterError("the flow policy filters need the netaddr Python library "
+                                 "on the controller: %s" % to_native(NETADDR_IMPORT_ERROR))
+
+
+def _policy(flows, hosts, segments, options):
+    _require_netaddr()
+    unknown = sorted(set(options) - set(_POLICY_OPTIONS))
+    if unknown:
+        raise AnsibleFilterError("unknown option(s) %s; allowed: %s" % (unknown, list(_POLICY_OPTIONS)))
+    if "ports" in options:  # pragma: no cover - friendly alias
+        options["ports_map"] = options.pop("ports")
+    return Policy(hosts, segments, flows, **options)
+
+
+def flow_policy_merge(flows, *layers):
+    """Merge flow lists by name; later layers win key by key, ``state: absent`` removes."""
+    return merge_flows(flows, *layers)
+
+
+def flow_policy_hosts(groups, hostvars, address_var="platform_address", address6_var="platform_address6"):
+    """Build the compiler's host map from ``groups`` and ``hostvars`` (reads two variables per host)."""
+    addresses = {}
+    addresses6 = {}
+    for host in groups.get("all", []):
+        hvars = hostvars[host]
+        addresses[host] = hvars.get(address_var)
+        if address6_var in hvars:
+            addresses6[host] = hvars.get(address6_var)
+    return hosts_from_groups(groups, addresses, addresses6)
+
+
+def flow_policy_validate(flows, hosts, segments, **options):
+    """Return the list of problems, each naming its flow (empty when the policy is valid)."""
+    try:
+        _policy(flows, hosts, segments, options)
+    except FlowPolicyError as exc:
+        return exc.errors
+    return []
+
+
+def flow_policy_compile(flows, hosts, segments, output="rulesets", only_hosts=None,
+                        table=DEFAULT_TABLE, icmp_echo=True, log_drops=False, **options):
+    """Validate and compile; per host the ruleset (``output=rulesets``) or nftables text (``output=nftables``)."""
+    if output not in ("rulesets", "nftables"):
+        raise AnsibleFilterError("flow_policy_compile: output must be 'rulesets' or 'nftables', got %r" % output)
+    try:
+        compiled = _policy(flows, hosts, segments, options).compile(only_hosts=only_hosts)
+    except FlowPolicyError as exc:
+        raise AnsibleFilterError(to_native(exc))
+    if output == "rulesets":
+        return dict((host, {"flows": [dict(f) for f in rs["flows"]]}) for host, rs in compiled.items())
+    rendered = {}
+    result = {}
+    for host, ruleset in compiled.items():
+        key = id(ruleset)  # hosts with the same flows share one compiled object: render it once
+        if key not in rendered:
+            rendered[key] = render_nftables(ruleset, table=table, icmp_echo=icmp_echo, log_drops=log_drops)
+        result[host] = rendered[key]
+    return result
+
+
+def nftables_render(ruleset, table=DEFAULT_TABLE, icmp_echo=True, log_drops=False):
+    """Render one host's compiled ruleset as an atomic nftables file."""
+    if not isinstance(ruleset, dict) or not isinstance(ruleset.get("flows"), list):
+        raise AnsibleFilterError("nftables_render expects one host's ruleset (a dict with 'flows'), "
+                                 "e.g. compiled[inventory_hostname]")
+    return render_nftables(ruleset, table=table, icmp_echo=icmp_echo, log_drops=log_drops)
+
+
+def flow_policy_audit_plan(rulesets, hosts, sample_ports=None, proto="tcp"):
+    """Per source host the probes that prove the compiled policy (declared ports pass, samples are dropped)."""
+    _require_netaddr()
+    return audit_plan(rulesets, hosts, sample_ports or [], proto=proto)
+
+
+class FilterModule(object):
+    """Flow policy filters."""
+
+    def filters(self):
+        return {
+            "flow_policy_merge": flow_policy_merge,
+            "flow_policy_hosts": flow_policy_hosts,
+            "flow_policy_validate": flow_policy_validate,
+            "flow_policy_compile": flow_policy_compile,
+            "nftables_render": nftables_render,
+            "flow_policy_audit_plan": flow_policy_audit_plan,
+        }

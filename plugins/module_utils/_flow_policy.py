@@ -1,0 +1,651 @@
+# -*- coding: utf-8 -*-
+# Copyright: sovereign.datacenter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private helpers: the platform flow policy model.
+
+One policy for the whole data centre: flows ``{name, from, to, proto, ports}``
+between groups, segments and CIDRs. This module merges policy layers, validates
+them (every problem named by its flow) and compiles, per host, the minimal
+inbound ruleset, then renders it as one atomic nftables file.
+
+Pure Python + netaddr; runs on the controller (filter plugins) and has no
+Ansible imports, so unit tests and the benchmark import it directly.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+try:
+    import netaddr
+
+    HAS_NETADDR = True
+    NETADDR_IMPORT_ERROR = None
+except ImportError as _exc:  # pragma: no cover - reported by the callers
+    HAS_NETADDR = False
+    NETADDR_IMPORT_ERROR = _exc
+
+FLOW_KEYS = frozenset(("name", "description", "from", "to", "proto", "ports", "state"))
+PROTOCOLS = ("tcp", "udp")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+PORT_RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+
+DEFAULT_TABLE = "sovereign"
+ICMP_V4_TYPES = ("destination-unreachable", "time-exceeded", "parameter-problem")
+ICMP_V6_TYPES = (
+    "destination-unreachable",
+    "packet-too-big",
+    "time-exceeded",
+    "parameter-problem",
+    "nd-router-advert",
+    "nd-neighbor-solicit",
+    "nd-neighbor-advert",
+)
+
+
+class FlowPolicyError(Exception):
+    """Raised with every problem found; ``errors`` lists one message per problem."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super(FlowPolicyError, self).__init__(
+            "flow policy invalid (%d problem%s):\n- %s"
+            % (len(self.errors), "" if len(self.errors) == 1 else "s", "\n- ".join(self.errors))
+        )
+
+
+def _as_list(value):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    return [value]
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def merge_flows(*layers):
+    """Merge flow lists by ``name`` (Linuxfabrik-style ``combine_lod``).
+
+    Layers are applied in order; a later entry with the same ``name`` updates the
+    earlier one key by key (so a role or host layer can narrow ``from`` or change
+    ``ports`` without repeating the rest); ``state: absent`` removes the flow.
+    Entries without a usable name are kept as they are, so validation can name them.
+    The result keeps first-appearance order.
+    """
+    merged = {}
+    order = []
+    anonymous = []
+    for layer in layers:
+        for entry in _as_list(layer):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                anonymous.append(entry)
+                continue
+            name = entry["name"]
+            if name not in merged:
+                merged[name] = {}
+                order.append(name)
+            merged[name].update(entry)
+    result = []
+    for name in order:
+        flow = merged[name]
+        if flow.get("state", "present") == "absent":
+            continue
+        flow = dict(flow)
+        flow.pop("state", None)
+        result.append(flow)
+    return result + anonymous
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+def hosts_from_groups(groups, addresses, addresses6=None):
+    """Build the compiler's host map from Ansible's ``groups`` and per-host addresses.
+
+    ``groups`` is the magic variable (group -> hosts, children already flattened).
+    Returns ``{host: {"platform_address": ..., "platform_address6": ..., "groups": [...]}}``.
+    """
+    addresses6 = addresses6 or {}
+    hosts = {}
+    for host in groups.get("all", []):
+        hosts[host] = {
+            "platform_address": addresses.get(host),
+            "platform_address6": addresses6.get(host),
+            "groups": [],
+        }
+    for group in sorted(groups):
+        if group in ("all", "ungrouped"):
+            continue
+        for host in groups[group]:
+            hosts.setdefault(host, {"platform_address": addresses.get(host), "groups": []})
+            hosts[host]["groups"].append(group)
+    return hosts
+
+
+class _Context(object):
+    """Everything the resolver needs, computed once per policy."""
+
+    def __init__(self, hosts, segments, tiers, sites, ports_map, known_groups):
+        self.errors = []
+        self.tiers = list(tiers or [])
+        self.sites = list(sites or [])
+        self.ports_map = dict(ports_map or {})
+        self.segments = segments or {}
+        self.members = {"all": set()}
+        self.host_v4 = {}
+        self.host_v6 = {}
+        self.host_tier = {}
+        self.host_site = {}
+        for group in _as_list(known_groups):
+            self.members.setdefault(group, set())
+        for tier in self.tiers:
+            self.members.setdefault(tier, set())
+        for site in self.sites:
+            self.members.setdefault(site, set())
+        tier_set = set(self.tiers)
+        site_set = set(self.sites)
+        for host in sorted(hosts or {}):
+            info = hosts[host] or {}
+            self.members["all"].add(host)
+            host_groups = _as_list(info.get("groups", info.get("group_names")))
+            for group in host_groups:
+                self.members.setdefault(group, set()).add(host)
+            my_tiers = sorted(set(host_groups) & tier_set)
+            my_sites = sorted(set(host_groups) & site_set)
+            if self.tiers and len(my_tiers) != 1:
+                self.errors.append(
+                    "host %s: must belong to exactly one tier group of %s, found %s"
+                    % (host, self.tiers, my_tiers)
+                )
+            if self.sites and len(my_sites) != 1:
+                self.errors.append(
+                    "host %s: must belong to exactly one site group of %s, found %s"
+                    % (host, self.sites, my_sites)
+                )
+            self.host_tier[host] = my_tiers[0] if my_tiers else None
+            self.host_site[host] = my_sites[0] if my_sites else None
+            self._host_address(host, info.get("platform_address"), 4)
+            self._host_address(host, info.get("platform_address6"), 6)
+        self.segment_nets = {}
+        self._load_segments()
+
+    def _host_address(self, host, value, version):
+        if value in (None, ""):
+            if version == 4:
+                self.errors.append("host %s: platform_address is not set" % host)
+            return
+        try:
+            addr = netaddr.IPAddress(str(value))
+        except (netaddr.AddrFormatError, ValueError, TypeError):
+            self.errors.append("host %s: platform_address%s %r is not an IP address"
+                               % (host, "" if version == 4 else "6", value))
+            return
+        if addr.version == 4:
+            self.host_v4[host] = addr
+        else:
+            self.host_v6[host] = addr
+
+    def _load_segments(self):
+        if not isinstance(self.segments, dict):
+            self.errors.append("platform_segments must map site -> tier -> list of CIDRs")
+            return
+        for site in sorted(self.segments):
+            tiers = self.segments[site]
+            if not isinstance(tiers, dict):
+                self.errors.append("segment %s: must map tier -> list of CIDRs" % site)
+                continue
+            for tier in sorted(tiers):
+                nets = []
+                for cidr in _as_list(tiers[tier]):
+                    net, problem = parse_cidr(cidr)
+                    if problem:
+                        self.errors.append("segment %s.%s: %s" % (site, tier, problem))
+                    else:
+                        nets.append(net)
+                self.segment_nets[(site, tier)] = nets
+        # Every host inside the segment of its site and tier (when that segment is declared).
+        for host, addr in sorted(self.host_v4.items()):
+            key = (self.host_site.get(host), self.host_tier.get(host))
+            nets = [n for n in self.segment_nets.get(key, []) if n.version == 4]
+            if key in self.segment_nets and nets and not any(addr in n for n in nets):
+                self.errors.append(
+                    "host %s: platform_address %s is outside segment %s.%s %s"
+                    % (host, addr, key[0], key[1], [str(n) for n in nets])
+                )
+
+
+def parse_cidr(value):
+    """Return ``(IPNetwork, None)`` or ``(None, problem)``; host bits must be zero."""
+    text = str(value).strip()
+    try:
+        net = netaddr.IPNetwork(text)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None, "bad CIDR %r" % (value,)
+    if "/" not in text:
+        net = netaddr.IPNetwork("%s/%d" % (net.ip, 32 if net.version == 4 else 128))
+    if net.ip != net.network:
+        return None, "bad CIDR %r: host bits set (did you mean %s?)" % (value, net.cidr)
+    return net, None
+
+
+def _looks_like_address(text):
+    return "/" in text or ":" in text or re.match(r"^[0-9.]+$", text) is not None
+
+
+def parse_ports(flow_name, ports, ports_map, errors):
+    """Normalise ``ports`` into a sorted, merged list of ``(low, high)`` ranges."""
+    ranges = []
+    values = _as_list(ports)
+    if not values:
+        errors.append("flow %s: ports must list at least one port" % flow_name)
+        return []
+    for item in values:
+        low = high = None
+        if isinstance(item, bool):
+            pass
+        elif isinstance(item, int):
+            low = high = item
+        elif isinstance(item, str):
+            text = item.strip()
+            match = PORT_RANGE_RE.match(text)
+            if text.isdigit():
+                low = high = int(text)
+            elif match:
+                low, high = int(match.group(1)), int(match.group(2))
+            elif text in ports_map:
+                try:
+                    low = high = int(ports_map[text])
+                except (TypeError, ValueError):
+                    errors.append("flow %s: platform_ports.%s is not a number" % (flow_name, text))
+                    continue
+            else:
+                errors.append("flow %s: unknown port name %r (not in platform_ports)" % (flow_name, item))
+                continue
+        if low is None:
+            errors.append("flow %s: port %r is not a number, range or port name" % (flow_name, item))
+            continue
+        if not (1 <= low <= 65535 and 1 <= high <= 65535):
+            errors.append("flow %s: port %r out of range 1-65535" % (flow_name, item))
+            continue
+        if low > high:
+            errors.append("flow %s: port range %r is reversed" % (flow_name, item))
+            continue
+        ranges.append((low, high))
+    ranges.sort()
+    merged = []
+    for low, high in ranges:
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class Policy(object):
+    """A validated, resolved policy: per flow the merged sources, ports and targets."""
+
+    def __init__(self, hosts, segments, flows, tiers=None, sites=None, ports_map=None,
+                 cdn_ranges=None, known_groups=None, public_tier="dmz",
+                 public_admin_tiers=("management",)):
+        if not HAS_NETADDR:  # pragma: no cover
+            raise FlowPolicyError(["the netaddr Python library is required: %s" % NETADDR_IMPORT_ERROR])
+        ctx = _Context(hosts, segments, tiers, sites, ports_map, known_groups)
+        self.ctx = ctx
+        errors = ctx.errors
+        self.public_tier = public_tier
+        self.admin_tiers = set(_as_list(public_admin_tiers))
+        cdn = []
+        for cidr in _as_list(cdn_ranges):
+            net, problem = parse_cidr(cidr)
+            if problem:
+                errors.append("platform_cdn_ranges: %s" % problem)
+            else:
+                cdn.append(net)
+        self.cdn = netaddr.IPSet(cdn)
+        self.has_cdn = bool(cdn)
+        admin_nets = [n for (site, tier), nets in ctx.segment_nets.items()
+                      if tier in self.admin_tiers for n in nets]
+        self.admin = netaddr.IPSet(admin_nets)
+        internal_nets = [n for nets in ctx.segment_nets.values() for n in nets]
+        self.internal = netaddr.IPSet(internal_nets)
+        self.has_internal = bool(internal_nets)
+
+        self.flows = []
+        seen = {}
+        for index, flow in enumerate(_as_list(flows)):
+            resolved = self._resolve_flow(index, flow, errors)
+            if resolved is None:
+                continue
+            if resolved["name"] in seen:
+                errors.append("flow %s: defined twice (flows are merged by name; use one entry)"
+                              % resolved["name"])
+                continue
+            seen[resolved["name"]] = resolved
+            self.flows.append(resolved)
+        self.flows.sort(key=lambda f: f["name"])
+        self.errors = errors
+        if errors:
+            raise FlowPolicyError(errors)
+
+    # ..................................................................... resolution
+    def _resolve_source(self, flow_name, item, errors):
+        """Return ``(cidrs, kind, tiers)``; kind is group/segment/cidr."""
+        ctx = self.ctx
+        if not isinstance(item, str):
+            errors.append("flow %s: source %r must be a string (group, segment or CIDR)" % (flow_name, item))
+            return None
+        text = item.strip()
+        kind = None
+        if text.startswith("group:"):
+            kind, text = "group", text[6:]
+        elif text.startswith("segment:"):
+            kind, text = "segment", text[8:]
+        elif _looks_like_address(text):
+            kind = "cidr"
+        elif "." in text or text in ctx.tiers:
+            kind = "segment"
+        else:
+            kind = "group"
+        if kind == "cidr":
+            net, problem = parse_cidr(text)
+            if problem:
+                errors.append("flow %s: %s" % (flow_name, problem))
+                return None
+            return [net], kind, None
+        if kind == "segment":
+            site, _sep, tier = text.rpartition(".")
+            sites = [site] if site else list(ctx.sites)
+            if site and site not in ctx.sites:
+                errors.append("flow %s: unknown site %r in segment %r" % (flow_name, site, item))
+                return None
+            if tier not in ctx.tiers:
+                errors.append("flow %s: unknown tier %r in segment %r" % (flow_name, tier, item))
+                return None
+            nets = []
+            found = False
+            for one_site in sites:
+                if (one_site, tier) in ctx.segment_nets:
+                    found = True
+                    nets.extend(ctx.segment_nets[(one_site, tier)])
+            if not found:
+                errors.append("flow %s: segment %r is not declared in platform_segments" % (flow_name, item))
+                return None
+            return nets, kind, {tier}
+        if text not in ctx.members:
+            errors.append("flow %s: unknown group %r in from" % (flow_name, text))
+            return None
+        members = ctx.members[text]
+        nets = []
+        for host in members:
+            if host in ctx.host_v4:
+                nets.append(netaddr.IPNetwork(ctx.host_v4[host]))
+            if host in ctx.host_v6:
+                nets.append(netaddr.IPNetwork(ctx.host_v6[host]))
+        return nets, kind, set(ctx.host_tier.get(h) for h in members)
+
+    def _resolve_flow(self, index, flow, errors):
+        if not isinstance(flow, dict):
+            errors.append("flow #%d: must be a mapping, got %r" % (index + 1, flow))
+            return None
+        name = flow.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            errors.append("flow #%d (%r): name must match %s" % (index + 1, name, NAME_RE.pattern))
+            return None
+        before = len(errors)
+        unknown = sorted(set(flow) - FLOW_KEYS)
+        if unknown:
+            errors.append("flow %s: unknown keys %s (allowed: %s)" % (name, unknown, sorted(FLOW_KEYS)))
+        proto = flow.get("proto", "tcp")
+        if proto not in PROTOCOLS:
+            errors.append("flow %s: proto %r must be one of %s" % (name, proto, list(PROTOCOLS)))
+        ports = parse_ports(name, flow.get("ports"), self.ctx.ports_map, errors)
+        sources = _as_list(flow.get("from"))
+        if not sources:
+            errors.append("flow %s: from must name at least one group, segment or CIDR" % name)
+        v4 = []
+        v6 = []
+        source_checks = []
+        for item in sources:
+            resolved = self._resolve_source(name, item, errors)
+            if resolved is None:
+                continue
+            nets, kind, tiers = resolved
+            source_checks.append((item, nets, kind, tiers))
+            for net in nets:
+                (v4 if net.version == 4 else v6).append(net)
+        targets = _as_list(flow.get("to"))
+        if not targets:
+            errors.append("flow %s: to must name at least one group" % name)
+        dest = set()
+        for target in targets:
+            # "postgresql&dc2": hosts in every one of the groups (Ansible's pattern `:&`).
+            parts = [p.strip() for p in target.split("&")] if isinstance(target, str) else [target]
+            members = None
+            for group in parts:
+                if not isinstance(group, str) or group not in self.ctx.members:
+                    errors.append("flow %s: unknown group %r in to" % (name, group))
+                    members = None
+                    break
+                group_members = self.ctx.members[group]
+                members = set(group_members) if members is None else members & group_members
+            if members:
+                dest |= members
+        # Internet-facing tier: only the CDN ranges (and the management tier) may enter.
+        target_tiers = set(self.ctx.host_tier.get(h) for h in dest)
+        target_tiers |= set(t for t in targets if isinstance(t, str) and t in self.ctx.tiers)
+        into_public = self.public_tier in target_tiers
+        # (Boundary checks are about the hosts the flow reaches in this inventory: a flow
+        # into a group that is empty here cannot open anything.)
+        for item, nets, kind, tiers in source_checks if (dest or into_public) else ():
+            if into_public:
+                if kind == "cidr":
+                    from_admin = all(n in self.admin for n in nets)
+                else:
+                    # an empty group lets nobody in; otherwise every member must be an admin host
+                    from_admin = not nets or bool(tiers) and tiers <= self.admin_tiers
+                from_cdn = kind == "cidr" and self.has_cdn and all(n in self.cdn for n in nets)
+                if not (from_admin or from_cdn):
+                    errors.append(
+                        "flow %s: source %r may not enter the internet-facing %s tier; only "
+                        "platform_cdn_ranges (and the %s tier for administration) may"
+                        % (name, item, self.public_tier, "/".join(sorted(self.admin_tiers)))
+                    )
+            elif kind == "cidr" and self.has_internal and not all(n in self.internal for n in nets):
+                errors.append(
+                    "flow %s: source %r lies outside the platform segments; only the %s tier "
+                    "may be reached from outside" % (name, item, self.public_tier)
+                )
+        if len(errors) > before:
+            return None
+        return {
+            "name": name,
+            "description": str(flow.get("description", "") or ""),
+            "proto": proto,
+            "ports": ports,
+            "v4": [str(n) for n in netaddr.cidr_merge(v4)],
+            "v6": [str(n) for n in netaddr.cidr_merge(v6)],
+            "to": sorted(dest),
+        }
+
+    # ..................................................................... compile
+    def compile(self, only_hosts=None):
+        """Return ``{host: ruleset}``; hosts with the same flows share one ruleset object."""
+        per_host = {}
+        for index, flow in enumerate(self.flows):
+            for host in flow["to"]:
+                per_host.setdefault(host, []).append(index)
+        wanted = sorted(self.ctx.members["all"]) if only_hosts is None else sorted(_as_list(only_hosts))
+        cache = {}
+        result = {}
+        for host in wanted:
+            key = tuple(per_host.get(host, ()))
+            ruleset = cache.get(key)
+            if ruleset is None:
+                ruleset = {"flows": [self.flows[i] for i in key]}
+                cache[key] = ruleset
+            result[host] = ruleset
+        return result
+
+
+def validate_policy(hosts, segments, flows, **options):
+    """Return the list of problems (empty when the policy is valid)."""
+    try:
+        Policy(hosts, segments, flows, **options)
+    except FlowPolicyError as exc:
+        return exc.errors
+    return []
+
+
+def compile_policy(hosts, segments, flows, **options):
+    """Validate and compile; raises FlowPolicyError naming every bad flow."""
+    only_hosts = options.pop("only_hosts", None)
+    return Policy(hosts, segments, flows, **options).compile(only_hosts=only_hosts)
+
+
+# --------------------------------------------------------------------------- render
+
+
+def _set_name(flow_name, version):
+    return "f_%s_v%d" % (flow_name.replace("-", "_"), version)
+
+
+def _element(cidr):
+    """A set element: single addresses without their /32 or /128."""
+    if cidr.endswith("/32") and "." in cidr or cidr.endswith("/128"):
+        return cidr.rsplit("/", 1)[0]
+    return cidr
+
+
+def _ports_expr(ports):
+    parts = ["%d" % lo if lo == hi else "%d-%d" % (lo, hi) for lo, hi in ports]
+    if len(parts) == 1:
+        return parts[0]
+    return "{ %s }" % ", ".join(parts)
+
+
+def _quote(text):
+    return '"%s"' % re.sub(r'["\\\n\r]', " ", text)[:120]
+
+
+def render_nftables(ruleset, table=DEFAULT_TABLE, icmp_echo=True, log_drops=False, header=None):
+    """Render one host's ruleset as an atomic nftables file (one ``nft -f`` transaction).
+
+    Only the ``inet <table>`` table is replaced: ``table``/``delete table`` first, so the
+    file loads whether or not the table exists, and other tables (container engines,
+    other tools) stay untouched.
+    """
+    flows = ruleset.get("flows", [])
+    out = ["#!/usr/sbin/nft -f",
+           "# Managed by Ansible (sovereign.datacenter.firewall) from the platform flow policy.",
+           "# Do not edit: changes are overwritten. Flows: %d" % len(flows)]
+    if header:
+        out.extend("# %s" % line for line in str(header).splitlines())
+    out += ["table inet %s" % table, "delete table inet %s" % table, "table inet %s {" % table]
+    for flow in flows:
+        for version in (4, 6):
+            cidrs = flow["v%d" % version]
+            if not cidrs:
+                continue
+            out.append("\tset %s { type ipv%d_addr; flags interval; elements = { %s } }"
+                       % (_set_name(flow["name"], version), version, ", ".join(_element(c) for c in cidrs)))
+    out += [
+        "\tchain input {",
+        "\t\ttype filter hook input priority filter; policy drop;",
+        '\t\tiifname "lo" accept',
+        "\t\tct state established,related accept",
+        "\t\tct state invalid drop",
+        "\t\ticmp type { %s } accept"
+        % ", ".join(ICMP_V4_TYPES + (("echo-request",) if icmp_echo else ())),
+        "\t\ticmpv6 type { %s } accept"
+        % ", ".join(ICMP_V6_TYPES + (("echo-request",) if icmp_echo else ())),
+    ]
+    for flow in flows:
+        ports = _ports_expr(flow["ports"])
+        comment = _quote("flow %s%s" % (flow["name"], (": " + flow["description"]) if flow["description"] else ""))
+        emitted = False
+        for version, family in ((4, "ip"), (6, "ip6")):
+            if flow["v%d" % version]:
+                out.append("\t\t%s saddr @%s %s dport %s accept comment %s"
+                           % (family, _set_name(flow["name"], version), flow["proto"], ports, comment))
+                emitted = True
+        if not emitted:
+            out.append("\t\t# flow %s: no source addresses in this inventory" % flow["name"])
+    if log_drops:
+        out.append('\t\tlimit rate 5/minute burst 10 packets log prefix "sovereign-drop: " level info')
+    out += ["\t}", "}", ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def audit_plan(rulesets, hosts, sample_ports=(), proto="tcp"):
+    """Probes that prove a compiled policy from the outside.
+
+    For every ordered pair of distinct hosts (source, target): each port some flow allows from the
+    source's address to the target is expected to pass (``expect: allow``, with the flow names);
+    every port of ``sample_ports`` (plus the neighbours of the ports the target opens) that no flow
+    allows for the pair is expected to be dropped (``expect: deny``). Only ``proto`` flows (TCP by default) are probed.
+    Returns ``{source: [{target, address, port, expect, flows}]}``, sorted.
+    """
+    sample = sorted(set(int(p) for p in sample_ports if 1 <= int(p) <= 65535))
+    addresses = dict((h, (info or {}).get("platform_address")) for h, info in hosts.items())
+    spans = {}
+    plan = {}
+    for source in sorted(hosts):
+        src = addresses.get(source)
+        if not src:
+            continue
+        src_int = int(netaddr.IPAddress(src))
+        probes = []
+        for target in sorted(rulesets):
+            if target == source or not addresses.get(target):
+                continue
+            allowed = {}
+            for flow in rulesets[target].get("flows", []):
+                if flow.get("proto", "tcp") != proto:
+                    continue
+                key = id(flow)
+                if key not in spans:
+                    spans[key] = [(n.first, n.last) for n in (netaddr.IPNetwork(c) for c in flow.get("v4", []))]
+                if not any(first <= src_int <= last for first, last in spans[key]):
+                    continue
+                for low, high in flow["ports"]:
+                    # a range is proven by its ends (and middle), not by every port in it
+                    for port in sorted(set((low, (low + high) // 2, high))):
+                        allowed.setdefault(port, []).append(flow["name"])
+            for port in sorted(allowed):
+                probes.append({"target": target, "address": addresses[target], "port": port,
+                               "expect": "allow", "flows": sorted(set(allowed[port]))})
+            # the sample, plus the neighbours of every port the target opens to anyone
+            neighbours = set(sample)
+            for flow in rulesets[target].get("flows", []):
+                for low, high in flow["ports"]:
+                    neighbours.update(p for p in (low - 1, high + 1) if 1 <= p <= 65535)
+            for port in sorted(neighbours):
+                if not _port_allowed(rulesets[target], src_int, port, proto, spans):
+                    probes.append({"target": target, "address": addresses[target], "port": port,
+                                   "expect": "deny", "flows": []})
+        plan[source] = probes
+    return plan
+
+
+def _port_allowed(ruleset, src_int, port, proto, spans):
+    for flow in ruleset.get("flows", []):
+        if flow.get("proto", "tcp") != proto:
+            continue
+        if not any(low <= port <= high for low, high in flow["ports"]):
+            continue
+        key = id(flow)
+        if key not in spans:
+            spans[key] = [(n.first, n.last) for n in (netaddr.IPNetwork(c) for c in flow.get("v4", []))]
+        if any(first <= src_int <= last for first, last in spans[key]):
+            return True
+    return False

@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+# Copyright: sovereign.datacenter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run on one audit source host: TCP-probe every target/port of the plan given as JSON (argv[1]).
+
+Each probe ends as
+  open      - connected (a service listens and the firewall let it through)
+  closed    - the target answered with a reset: the firewall let it through, nothing listens
+  filtered  - no answer before the timeout: dropped (the policy's default drop)
+  error     - anything else (unreachable, ...)
+A probe passes when expect=allow ends open/closed and expect=deny ends filtered/error.
+Prints one JSON document. Probes run in parallel threads, so dropped ports cost one timeout per wave.
+"""
+import errno
+import json
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+
+def probe(item, timeout, source):
+    sock = socket.socket(socket.AF_INET6 if ":" in item["address"] else socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    start = time.monotonic()
+    try:
+        code = sock.connect_ex((item["address"], int(item["port"])))
+    except socket.timeout:
+        code = errno.ETIMEDOUT
+    except OSError as exc:
+        code = exc.errno or -1
+    finally:
+        sock.close()
+    if code == 0:
+        state = "open"
+    elif code == errno.ECONNREFUSED:
+        state = "closed"
+    elif code in (errno.ETIMEDOUT, errno.EAGAIN, errno.EINPROGRESS):
+        state = "filtered"
+    else:
+        state = "error"
+    ok = state in ("open", "closed") if item["expect"] == "allow" else state in ("filtered", "error")
+    result = dict(item)
+    result.update(source=source, state=state, ok=ok, ms=int((time.monotonic() - start) * 1000))
+    return result
+
+
+def main():
+    options = json.loads(sys.argv[1])
+    probes = options.get("probes", [])
+    timeout = float(options.get("timeout", 1.5))
+    with ThreadPoolExecutor(max_workers=int(options.get("parallel", 64))) as pool:
+        results = list(pool.map(lambda item: probe(item, timeout, options.get("source", "")), probes))
+    json.dump({"results": results, "failed": sum(1 for r in results if not r["ok"])}, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
