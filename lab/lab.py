@@ -69,6 +69,7 @@ class Lab:
         self.link = ipaddress.ip_network(any_vars["lab_link_cidr"])
         self.uplink = ipaddress.ip_network(any_vars["lab_uplink_cidr"])
         self.router_octet = int(any_vars.get("lab_router_octet", 254))
+        self.host_sysctls = any_vars.get("lab_host_sysctls") or {}
         self.env = any_vars.get("platform_environment", "lab")
         tier_of = {}
         site_of = {}
@@ -239,10 +240,18 @@ class Lab:
                  "--label", "sovereign.lab.host=" + host, "--no-hosts",
                  "--cap-add", "NET_ADMIN,NET_RAW,AUDIT_WRITE,SYS_CHROOT",
                  "--network", "%s:ip=%s" % (self.net_name(*key), address),
-                 "--env", "LAB_GATEWAY=" + self.router_ip(key),
-                 image])
+                 "--env", "LAB_GATEWAY=" + self.router_ip(key)]
+                + ["--sysctl=%s=%s" % item for item in sorted(self.sysctls_for(key[1]).items())]
+                + [image])
             log("host %s (%s %s) %s" % (host, key[0], key[1], address))
         self.wait()
+
+    def sysctls_for(self, tier):
+        values = dict(self.host_sysctls)
+        if tier == "ai":  # Kubernetes nodes route pod traffic (hardening's ai profile keeps it)
+            values["net.ipv4.ip_forward"] = 1
+            values["net.ipv6.conf.all.forwarding"] = 1
+        return values
 
     def wait(self, timeout=90):
         deadline = time.time() + timeout

@@ -44,12 +44,19 @@ def test_up_again_keeps_the_running_lab(lab_up):
 
 
 def test_hosts_know_each_other_and_route_between_sites_without_nat(lab_up):
-    # pg3 (DC2) sees pg1's real DC1 address: the routers do not translate addresses.
-    Lab.exec("pg3", "sh", "-c", "rm -f /tmp/peer; (timeout 20 python3 -c \"import socket;s=socket.socket();"
-             "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1);s.bind(('0.0.0.0',47001));s.listen();"
-             "c,a=s.accept();open('/tmp/peer','w').write(a[0])\" &) ; sleep 0.5")
-    Lab.exec("pg1", "sh", "-c", "echo probe | nc -w 3 pg3.lab.internal 47001")
-    peer = Lab.exec("pg3", "sh", "-c", "sleep 0.5; cat /tmp/peer").stdout.strip()
+    """pg3 (DC2) sees pg1's real DC1 address: the routers do not translate addresses."""
+    # A probe port opened for this test only (the default-deny firewall would drop it), then closed.
+    rule = Lab.exec("pg3", "nft", "-e", "-a", "insert", "rule", "inet", "sovereign", "input",
+                    "ip", "saddr", "10.210.20.11", "tcp", "dport", "47001", "accept").stdout
+    handle = rule.strip().split("# handle ")[-1]
+    try:
+        Lab.exec("pg3", "sh", "-c", "rm -f /tmp/peer; (timeout 20 python3 -c \"import socket;s=socket.socket();"
+                 "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1);s.bind(('0.0.0.0',47001));s.listen();"
+                 "c,a=s.accept();open('/tmp/peer','w').write(a[0])\" &) ; sleep 0.5")
+        Lab.exec("pg1", "sh", "-c", "echo probe | nc -w 3 pg3.lab.internal 47001")
+        peer = Lab.exec("pg3", "sh", "-c", "sleep 0.5; cat /tmp/peer").stdout.strip()
+    finally:
+        Lab.exec("pg3", "nft", "delete", "rule", "inet", "sovereign", "input", "handle", handle)
     assert peer == "10.210.20.11"
 
 

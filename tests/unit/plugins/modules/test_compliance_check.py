@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+"""Evaluators of the compliance catalogue against file trees written under a tmp root."""
+from __future__ import absolute_import, division, print_function
+
+import datetime
+import os
+
+import pytest
+
+from ansible_collections.sovereign.datacenter.plugins.module_utils import _compliance as c
+
+TODAY = datetime.date(2026, 11, 22)
+
+HARDENED_SSHD = """\
+PermitRootLogin no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com
+KexAlgorithms curve25519-sha256
+MACs hmac-sha2-512-etm@openssh.com
+ClientAliveInterval 300
+ClientAliveCountMax 2
+Banner /etc/issue.net
+Include /etc/ssh/sshd_config.d/*.conf
+"""
+
+
+def write(root, path, text, mode=0o644):
+    full = os.path.join(str(root), path.lstrip("/"))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, "w") as handle:
+        handle.write(text)
+    os.chmod(full, mode)
+    return full
+
+
+def dpkg(root, *packages):
+    write(root, "/var/lib/dpkg/status", "\n\n".join(
+        "Package: %s\nStatus: install ok installed\nVersion: 1\n" % p for p in packages) + "\n")
+
+
+def fake_runner(table):
+    def run(argv):
+        return table.get(tuple(argv), (1, "unknown"))
+    return run
+
+
+def host(root, container=False, commands=None):
+    return c.Host(root=str(root), container=container, runner=fake_runner(commands or {}))
+
+
+def one(h, cid, settings=None, waivers=None):
+    results, _ = c.evaluate(h, settings=settings, waivers=waivers, only=[cid], today=TODAY)
+    assert len(results) == 1
+    return results[0]
+
+
+@pytest.fixture
+def root(tmp_path):
+    dpkg(tmp_path, "openssh-server", "cron", "chrony", "unattended-upgrades", "auditd")
+    write(tmp_path, "/etc/ssh/sshd_config", HARDENED_SSHD, 0o600)
+    write(tmp_path, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
+    write(tmp_path, "/etc/group", "root:x:0:\nshadow:x:%d:\n" % os.getgid())
+    return tmp_path
+
+
+def test_sshd_pass_and_fail_with_evidence(root):
+    assert one(host(root), "ssh_permit_root_login")["status"] == "pass"
+    write(root, "/etc/ssh/sshd_config", "PermitRootLogin yes\n" + HARDENED_SSHD, 0o600)
+    row = one(host(root), "ssh_permit_root_login")
+    assert row["status"] == "fail"
+    assert row["evidence"] == {"file": "/etc/ssh/sshd_config", "found": "PermitRootLogin yes",
+                               "expected": "PermitRootLogin no"}
+    assert row["frameworks"]["cis"] == "5.1.20"
+    assert "8.2.2" in row["frameworks"]["pci"]
+
+
+def test_sshd_first_value_wins_through_include(root):
+    write(root, "/etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\n" + HARDENED_SSHD, 0o600)
+    write(root, "/etc/ssh/sshd_config.d/10-bad.conf", "PasswordAuthentication yes\n")
+    row = one(host(root), "ssh_password_authentication")
+    assert row["status"] == "fail"
+    assert row["evidence"]["file"] == "/etc/ssh/sshd_config.d/10-bad.conf"
+
+
+def test_sshd_unset_option_uses_openssh_default(root):
+    write(root, "/etc/ssh/sshd_config", "Port 22\n", 0o600)
+    row = one(host(root), "ssh_permit_root_login")
+    assert row["status"] == "fail" and row["evidence"]["found"] == "PermitRootLogin prohibit-password"
+    assert one(host(root), "ssh_ciphers")["status"] == "fail"
+
+
+def test_sshd_cipher_outside_allowed_list_fails(root):
+    write(root, "/etc/ssh/sshd_config", "Ciphers aes128-cbc,aes256-gcm@openssh.com\n", 0o600)
+    assert one(host(root), "ssh_ciphers")["status"] == "fail"
+
+
+def test_match_blocks_ignored(root):
+    write(root, "/etc/ssh/sshd_config", HARDENED_SSHD + "Match User x\n  PasswordAuthentication yes\n", 0o600)
+    assert one(host(root), "ssh_password_authentication")["status"] == "pass"
+
+
+def test_file_mode_too_permissive(root):
+    write(root, "/etc/shadow", "root:*:1::::::\n", 0o640)
+    assert one(host(root), "perm_etc_shadow")["status"] == "pass"
+    os.chmod(os.path.join(str(root), "etc/shadow"), 0o644)
+    row = one(host(root), "perm_etc_shadow")
+    assert row["status"] == "fail"
+    assert "0644" in row["evidence"]["found"][0]
+
+
+def test_stricter_mode_passes(root):
+    write(root, "/etc/shadow", "x\n", 0o600)
+    assert one(host(root), "perm_etc_shadow")["status"] == "pass"
+
+
+def test_sysctl_container_rules(root):
+    write(root, "/proc/sys/kernel/randomize_va_space", "2\n")
+    write(root, "/proc/sys/net/ipv4/ip_forward", "1\n")
+    row = one(host(root, container=True), "sysctl_kernel_randomize_va_space")
+    assert row["status"] == "not_applicable" and row["message"].startswith("container:")
+    # net.* is per network namespace: evaluated for real even in a container.
+    row = one(host(root, container=True), "sysctl_net_ipv4_ip_forward")
+    assert row["status"] == "fail" and row["evidence"]["found"] == "1"
+    assert one(host(root), "sysctl_kernel_randomize_va_space")["status"] == "pass"
+
+
+def test_ai_profile_allows_forwarding(root):
+    write(root, "/proc/sys/net/ipv4/ip_forward", "1\n")
+    sysctls = dict(c.DEFAULT_SETTINGS["sysctls"], **{"net.ipv4.ip_forward": 1})
+    assert one(host(root), "sysctl_net_ipv4_ip_forward", settings={"sysctls": sysctls})["status"] == "pass"
+
+
+def test_container_only_controls_are_not_applicable(root):
+    h = host(root, container=True)
+    for cid in ("auditd_rules_loaded", "auditd_immutable", "auditd_service", "apparmor_enforcing",
+                "kernel_modules_disabled", "mount_options", "time_sync_service"):
+        row = one(h, cid)
+        assert row["status"] == "not_applicable", cid
+        assert row["message"].startswith("container:"), cid
+
+
+def test_service_stopped_fails(root):
+    h = host(root, commands={("systemctl", "is-active", "cron"): (3, "inactive\n"),
+                             ("systemctl", "is-enabled", "cron"): (0, "enabled\n")})
+    row = one(h, "cron_service")
+    assert row["status"] == "fail" and row["evidence"]["found"] == "inactive/enabled"
+    h = host(root, commands={("systemctl", "is-active", "cron"): (0, "active\n"),
+                             ("systemctl", "is-enabled", "cron"): (0, "enabled\n")})
+    assert one(h, "cron_service")["status"] == "pass"
+
+
+def test_audit_loaded_on_vm(root):
+    out = "\n".join("-w /x -p wa -k %s" % k for k in c.DEFAULT_SETTINGS["audit_keys"])
+    h = host(root, commands={("auditctl", "-l"): (0, out), ("auditctl", "-s"): (0, "enabled 2\n")})
+    assert one(h, "auditd_rules_loaded")["status"] == "pass"
+    assert one(h, "auditd_immutable")["status"] == "pass"
+    h = host(root, commands={("auditctl", "-l"): (0, "-w /x -k identity"), ("auditctl", "-s"): (0, "enabled 1\n")})
+    assert one(h, "auditd_rules_loaded")["status"] == "fail"
+    assert one(h, "auditd_immutable")["evidence"]["found"] == "enabled 1"
+
+
+def test_audit_rules_file(root):
+    assert one(host(root), "auditd_installed")["status"] == "fail"
+    write(root, "/etc/audit/rules.d/50-hardening.rules", "\n".join(c.DEFAULT_SETTINGS["audit_rules"]) + "\n")
+    write(root, "/etc/audit/rules.d/99-finalize.rules", "-e 2\n")
+    assert one(host(root), "auditd_installed")["status"] == "pass"
+
+
+def test_modules_blacklist_on_vm(root):
+    text = "".join("install %s /bin/false\nblacklist %s\n" % (m, m) for m in c.DEFAULT_SETTINGS["blacklisted_modules"])
+    write(root, "/etc/modprobe.d/60-hardening-blacklist.conf", text)
+    write(root, "/proc/modules", "ext4 1 0 - Live 0x0\n")
+    assert one(host(root), "kernel_modules_disabled")["status"] == "pass"
+    write(root, "/proc/modules", "usb_storage 1 0 - Live 0x0\n")
+    row = one(host(root), "kernel_modules_disabled")
+    assert row["status"] == "fail" and row["evidence"]["found"]["loaded"] == ["usb-storage"]
+
+
+def test_login_defs_and_umask(root):
+    write(root, "/etc/login.defs", "PASS_MAX_DAYS 99999\nUMASK 022\nENCRYPT_METHOD YESCRYPT\n")
+    assert one(host(root), "login_defs_pass_max_days")["status"] == "fail"
+    assert one(host(root), "login_defs_umask")["status"] == "fail"
+    assert one(host(root), "login_defs_encrypt_method")["status"] == "pass"
+    write(root, "/etc/login.defs", "PASS_MAX_DAYS 90\nUMASK 077\n")
+    assert one(host(root), "login_defs_pass_max_days")["status"] == "pass"
+    assert one(host(root), "login_defs_umask")["status"] == "pass"
+
+
+def test_pam(root):
+    write(root, "/etc/security/pwquality.conf", "minlen = 8\n")
+    row = one(host(root), "pam_pwquality")
+    assert row["status"] == "fail" and "minlen" in row["evidence"]["found"]
+    write(root, "/etc/security/pwquality.conf", "minlen = 14\nminclass = 4\nmaxrepeat = 3\ndifok = 2\ndictcheck = 1\n")
+    write(root, "/etc/pam.d/common-password", "password requisite pam_pwquality.so retry=3\n")
+    assert one(host(root), "pam_pwquality")["status"] == "pass"
+    write(root, "/etc/security/faillock.conf", "deny = 5\nunlock_time = 900\n")
+    write(root, "/etc/pam.d/common-auth", "auth requisite pam_faillock.so preauth\nauth [default=die] pam_faillock.so authfail\n")
+    assert one(host(root), "pam_faillock")["status"] == "fail"  # account stack missing
+    write(root, "/etc/pam.d/common-account", "account required pam_faillock.so\n")
+    assert one(host(root), "pam_faillock")["status"] == "pass"
+
+
+def test_waivers_valid_expired_and_invalid(root):
+    write(root, "/etc/ssh/sshd_config", "PermitRootLogin yes\n", 0o600)
+    valid = [{"control": "ssh_permit_root_login", "justification": "j", "owner": "o", "expires": "2026-11-22"}]
+    row = one(host(root), "ssh_permit_root_login", waivers=valid)
+    assert row["status"] == "waived" and row["waiver"]["expired"] is False
+    expired = [dict(valid[0], expires="2026-11-21")]
+    row = one(host(root), "ssh_permit_root_login", waivers=expired)
+    assert row["status"] == "fail" and "expired" in row["message"]
+    # A passing control stays pass even with a stale waiver, which is flagged.
+    write(root, "/etc/ssh/sshd_config", HARDENED_SSHD, 0o600)
+    row = one(host(root), "ssh_permit_root_login", waivers=expired)
+    assert row["status"] == "pass" and "remove it" in row["message"]
+    for bad in ([{"control": "ssh_permit_root_login", "owner": "o", "expires": "2026-12-01"}],
+                [dict(valid[0], expires="next year")],
+                [dict(valid[0], control="no_such_control")]):
+        with pytest.raises(c.WaiverError):
+            c.evaluate(host(root), waivers=bad, today=TODAY)
+
+
+def test_whole_catalogue_runs_and_summarises(root):
+    results, summary = c.evaluate(host(root, container=True), today=TODAY)
+    ids = [r["id"] for r in results]
+    assert len(ids) == len(set(ids)) > 60
+    assert summary["total"] == len(results)
+    assert sum(summary["counts"].values()) == len(results)
+    for row in results:
+        assert row["status"] in c.STATUSES
+        assert set(row["evidence"]) == {"file", "found", "expected"}
+        assert row["frameworks"]["cis"] and row["frameworks"]["soc2"] and row["frameworks"]["pci"]
+        assert "evaluator error" not in row["message"], row
+
+
+def test_real_container_detection_markers(tmp_path):
+    write(tmp_path, "/run/.containerenv", "")
+    assert c.Host(root=str(tmp_path)).container is True
+    assert c.Host(root=str(tmp_path / "nothing")).container is False
+
+
+def test_core_dumps(root):
+    assert one(host(root), "core_dumps_disabled")["status"] == "fail"
+    write(root, "/etc/security/limits.d/60-hardening-core.conf", "* hard core 0\n")
+    assert one(host(root), "core_dumps_disabled")["status"] == "pass"
+    dpkg(root, "systemd-coredump")
+    assert one(host(root), "core_dumps_disabled")["status"] == "fail"
+    write(root, "/etc/systemd/coredump.conf.d/60-hardening.conf", "[Coredump]\nStorage=none\n")
+    assert one(host(root), "core_dumps_disabled")["status"] == "pass"
