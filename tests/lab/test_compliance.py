@@ -30,7 +30,11 @@ def test_audit_changes_nothing(audit):
 
 def test_every_lab_host_passes_every_applicable_control(audit):
     _res, report = audit
-    text = json.dumps(report)
-    assert '"fail"' not in text.replace('"failed": 0', ""), "failing controls: see tests/output/compliance-lab/"
+    assert report["totals"]["hosts"] == 7 and report["totals"]["errors"] == 0
+    assert report["failures"] == [], json.dumps(report["failures"], indent=1)[:4000]
+    for host, entry in report["hosts"].items():
+        assert entry["counts"]["pass"] > 40, (host, entry["counts"])
+        # controls a container cannot have are reported, never silently passed
+        assert entry["counts"]["not_applicable"] > 0, (host, entry["counts"])
     for name in ("compliance.html", "compliance-junit.xml"):
         assert os.path.getsize(os.path.join(REPORTS, name)) > 0
