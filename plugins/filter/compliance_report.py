@@ -193,8 +193,8 @@ def compliance_html(summary):
                           _h(ev.get("file")), _j(ev.get("found")), _j(ev.get("expected"))))
         out.append("</table>")
     for host, entry in sorted(summary["hosts"].items()):
-        out.append('<h2 id="host-%s">%s (%s, %s)</h2>' % (_h(host), _h(host), _h(entry["tier"]),
-                                                           _h(entry["error"] or "score %s%%" % entry["score"])))
+        status = entry["error"] or "score %s%%" % entry["score"]
+        out.append('<h2 id="host-%s">%s (%s, %s)</h2>' % (_h(host), _h(host), _h(entry["tier"]), _h(status)))
         out.append("<table><tr><th>control</th><th>status</th><th>CIS</th><th>message</th><th>file</th>"
                    "<th>found</th><th>expected</th></tr>")
         for row in entry["results"]:

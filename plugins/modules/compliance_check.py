@@ -24,7 +24,7 @@ description:
     C(/proc/sys), the kernel audit subsystem, kernel modules, AppArmor, clock control, mounts) are
     reported C(not_applicable) with the reason, never as passed.
 author:
-  - sovereign.datacenter contributors
+  - Sovereign Platform Team (@sovereign-datacenter)
 options:
   settings:
     description:
@@ -86,8 +86,9 @@ attributes:
     description: Read-only; the same evaluation runs in check mode.
   diff_mode:
     support: none
+    description: Read-only; nothing to show a diff of.
 notes:
-  - Timing on a lab container is returned in RV(summary.duration_seconds).
+  - Timing on a lab container is returned in RV(summary).
 seealso:
   - name: docs/compliance.md
     description: Control catalogue, waivers and the audit playbook.

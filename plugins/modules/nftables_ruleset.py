@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 module: nftables_ruleset
 short_description: Apply one host's whole nftables table atomically, with check, diff and a timed rollback
 version_added: "0.1.0"
-author: sovereign.datacenter contributors
+author: Sovereign Platform Team (@sovereign-datacenter)
 description:
   - Replaces one nftables table (for example C(inet sovereign)) with the content given, in one
     C(nft -f) transaction, after C(nft -c) accepted it. Other tables are never touched.
@@ -64,9 +64,11 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Can run in check mode and return the changed status prediction.
     details: C(nft -c) still validates the candidate in check mode; nothing is loaded or written.
   diff_mode:
     support: full
+    description: Returns the rules that would be added and removed.
 notes:
   - Needs C(CAP_NET_ADMIN) (root, or a container started with it).
 requirements:

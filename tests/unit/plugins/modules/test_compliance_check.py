@@ -51,7 +51,7 @@ def host(root, container=False, commands=None):
 
 
 def one(h, cid, settings=None, waivers=None):
-    results, _ = c.evaluate(h, settings=settings, waivers=waivers, only=[cid], today=TODAY)
+    results, unused = c.evaluate(h, settings=settings, waivers=waivers, only=[cid], today=TODAY)
     assert len(results) == 1
     return results[0]
 
