@@ -87,7 +87,7 @@ def lsn_to_int(lsn):
     """'16/B374D848' -> byte position (None stays None)."""
     if lsn is None:
         return None
-    high, _, low = str(lsn).partition("/")
+    high, unused_sep, low = str(lsn).partition("/")
     return (int(high, 16) << 32) + int(low, 16)
 
 

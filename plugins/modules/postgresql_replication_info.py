@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: postgresql_replication_info
 short_description: Report the replication state of a PostgreSQL server
 version_added: 0.1.0
-author: sovereign.datacenter contributors
+author: Sovereign Platform Team (@sovereign-datacenter)
 description:
   - Connects to one PostgreSQL server with psycopg 3 and reports whether it is a primary or a
     standby, its timeline, every connected standby with its synchronous state and lag (bytes and
@@ -66,6 +66,7 @@ attributes:
     description: Read-only; behaves the same in check mode.
   diff_mode:
     support: none
+    description: Read-only; nothing to show a diff of.
 notes:
   - Lag in seconds of a standby seen from the primary is C(replay_lag) of C(pg_stat_replication)
     (NULL there becomes 0 once the standby has caught up and is idle).

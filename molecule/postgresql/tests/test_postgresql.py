@@ -106,7 +106,7 @@ def test_replication_info_module(hosts, eph):
     assert out.returncode == 0, out.stdout + out.stderr
     info = {}
     for line in out.stdout.splitlines():
-        name, _, payload = line.partition(" | SUCCESS => ")
+        name, unused_sep, payload = line.partition(" | SUCCESS => ")
         if payload:
             info[name.strip()] = json.loads(payload)
     primary, standby = info[PRIMARY], info[ASYNC]
