@@ -234,24 +234,31 @@ class Lab:
                 if existing[name]["State"] != "running":
                     run(["podman", "start", name])
                     log("started %s" % name)
-                continue
+                continue  # sysctls are (re)applied below for every host
             address = self.hosts[host]["platform_address"]
             run(["podman", "run", "-d", "--name", name, "--hostname", host, "--label", LABEL,
                  "--label", "sovereign.lab.host=" + host, "--no-hosts",
                  "--cap-add", "NET_ADMIN,NET_RAW,AUDIT_WRITE,SYS_CHROOT",
                  "--network", "%s:ip=%s" % (self.net_name(*key), address),
-                 "--env", "LAB_GATEWAY=" + self.router_ip(key)]
-                + ["--sysctl=%s=%s" % item for item in sorted(self.sysctls_for(key[1]).items())]
-                + [image])
+                 "--env", "LAB_GATEWAY=" + self.router_ip(key), image])
             log("host %s (%s %s) %s" % (host, key[0], key[1], address))
+        for host in sorted(self.hosts):
+            self.apply_sysctls(host)
         self.wait()
 
-    def sysctls_for(self, tier):
-        values = dict(self.host_sysctls)
-        if tier == "ai":  # Kubernetes nodes route pod traffic (hardening's ai profile keeps it)
-            values["net.ipv4.ip_forward"] = 1
-            values["net.ipv6.conf.all.forwarding"] = 1
-        return values
+    def apply_sysctls(self, host):
+        """Set the host's net.* sysctls from outside, in a fixed order.
+
+        /proc/sys is read-only inside a container and runc applies --sysctl values in no fixed
+        order, while writing net.ipv4.ip_forward resets conf.all.accept_redirects in the kernel:
+        so the lab enters the container's network namespace and writes ip_forward first.
+        Applied again by every `up` (a restarted container gets a new namespace).
+        """
+        forward = 1 if self.placement[host][1] == "ai" else 0  # Kubernetes nodes route pod traffic
+        values = [("net.ipv4.ip_forward", forward), ("net.ipv6.conf.all.forwarding", forward)]
+        values += [(k, v) for k, v in self.host_sysctls.items() if k not in dict(values)]
+        pid = run(["podman", "inspect", "-f", "{{.State.Pid}}", self.container(host)]).stdout.strip()
+        run(["nsenter", "-t", pid, "-n", "sysctl", "-q", "-w"] + ["%s=%s" % kv for kv in values])
 
     def wait(self, timeout=90):
         deadline = time.time() + timeout
