@@ -1,0 +1,231 @@
+"""Alert rules of sovereign.datacenter.prometheus: rendered per environment, checked and unit-tested with promtool.
+
+The rule templates are rendered through Ansible's own template engine with the role's defaults
+(tests/promtool/render.yml), exactly as the role renders them on the monitoring host. Every
+rendered file must pass `promtool check rules`; tests/promtool/common/*.test.yml run against
+every environment and tests/promtool/<environment>/*.test.yml against that environment only.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROMTOOL_DIR = os.path.join(REPO, "tests", "promtool")
+ENVIRONMENTS = ["production", "staging"]
+PROMTOOL = shutil.which("promtool")
+
+pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool missing (Debian package prometheus)")
+
+
+def _ansible_playbook():
+    candidate = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    return candidate if os.path.exists(candidate) else shutil.which("ansible-playbook")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """Render the rule files of every environment; return {environment: directory}."""
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
+        "ANSIBLE_STRATEGY": "linear",
+    })
+    env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
+    proc = subprocess.run(
+        [_ansible_playbook(), os.path.join(PROMTOOL_DIR, "render.yml"),
+         "-e", json.dumps({"promtool_environments": ENVIRONMENTS})],
+        capture_output=True, text=True, env=env, cwd=REPO, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    result = json.loads(proc.stdout)
+    files = result["plays"][0]["tasks"][-1]["hosts"]["localhost"]["promtool_rendered"]
+    base = tmp_path_factory.mktemp("rules")
+    dirs = {}
+    for name, content in files.items():
+        path = base / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        dirs[name.split("/")[0]] = path.parent
+    return dirs
+
+
+def _tests_for(environment):
+    out = []
+    for sub in ("common", environment):
+        folder = os.path.join(PROMTOOL_DIR, sub)
+        out += [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".test.yml")]
+    return out
+
+
+CASES = [(e, t) for e in ENVIRONMENTS for t in _tests_for(e)]
+
+
+def _promtool(*args, cwd=None):
+    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, cwd=cwd, check=False)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_rules_pass_promtool_check(rendered, environment):
+    files = sorted(str(p) for p in rendered[environment].glob("*.rules.yml"))
+    assert len(files) >= 8
+    proc = _promtool("check", "rules", *files)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_environment_thresholds_are_rendered(rendered, environment):
+    node = (rendered[environment] / "node.rules.yml").read_text()
+    expected = {"production": ("> 80\n        for: 5m", "> 90\n        for: 2m"),
+                "staging": ("> 85\n        for: 10m", "> 95\n        for: 5m")}[environment]
+    for fragment in expected:
+        assert fragment in node
+
+
+@pytest.mark.parametrize("environment,test_file", CASES,
+                         ids=[f"{e}-{os.path.relpath(t, PROMTOOL_DIR)}" for e, t in CASES])
+def test_promtool_unit_tests(rendered, environment, test_file, tmp_path):
+    # promtool resolves rule_files relative to the test file: put both side by side.
+    for rule in rendered[environment].glob("*.rules.yml"):
+        shutil.copy(rule, tmp_path / rule.name)
+    shutil.copy(test_file, tmp_path / os.path.basename(test_file))
+    proc = _promtool("test", "rules", os.path.basename(test_file), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_alert_has_a_unit_test(rendered):
+    """Each alert name of the rendered rules appears in at least one promtool test."""
+    import yaml
+    alerts = set()
+    for rule in rendered["production"].glob("*.rules.yml"):
+        for group in yaml.safe_load(rule.read_text())["groups"]:
+            alerts |= {r["alert"] for r in group["rules"] if "alert" in r}
+    tested = set()
+    for _, test_file in CASES:
+        with open(test_file, encoding="utf-8") as handle:
+            for case in yaml.safe_load(handle)["tests"]:
+                tested |= {a["alertname"] for a in case.get("alert_rule_test", [])}
+    assert alerts - tested == set()
+
+
+AMTOOL = shutil.which("amtool")
+
+
+@pytest.fixture(scope="module")
+def alertmanager_config(tmp_path_factory):
+    """alertmanager.yml rendered with the role defaults and every channel configured."""
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
+        "ANSIBLE_STRATEGY": "linear",
+    })
+    env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
+    proc = subprocess.run([_ansible_playbook(), os.path.join(PROMTOOL_DIR, "render_alertmanager.yml")],
+                          capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    text = json.loads(proc.stdout)["plays"][0]["tasks"][-1]["hosts"]["localhost"]["msg"]
+    base = tmp_path_factory.mktemp("alertmanager")
+    # The secret files the role writes next to the configuration.
+    for name in ("alertmanager-pagerduty.key", "alertmanager-slack.url"):
+        (base / name).write_text("dummy\n")
+        text = text.replace("/etc/prometheus/" + name, str(base / name))
+    path = base / "alertmanager.yml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.skipif(AMTOOL is None, reason="amtool missing (Debian package prometheus-alertmanager)")
+def test_alertmanager_config_passes_amtool(alertmanager_config):
+    proc = subprocess.run([AMTOOL, "check-config", str(alertmanager_config)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(AMTOOL is None, reason="amtool missing (Debian package prometheus-alertmanager)")
+@pytest.mark.parametrize("labels,receiver", [
+    ({"environment": "production", "severity": "critical", "alertname": "HostCpuHigh"}, "production-critical"),
+    ({"environment": "production", "severity": "warning", "alertname": "HostCpuHigh"}, "production-warning"),
+    ({"environment": "staging", "severity": "critical", "alertname": "VaultSealed"}, "staging-critical"),
+    ({"environment": "staging", "severity": "warning", "alertname": "HostCpuHigh"}, "staging-warning"),
+    ({"environment": "lab", "severity": "critical", "alertname": "TargetDown"}, "default"),
+])
+def test_alertmanager_routes_per_environment_and_severity(alertmanager_config, labels, receiver):
+    args = [f"{k}={v}" for k, v in labels.items()]
+    proc = subprocess.run([AMTOOL, "config", "routes", "test", f"--config.file={alertmanager_config}", *args],
+                          capture_output=True, text=True, check=False)
+    assert proc.stdout.strip() == receiver, proc.stdout + proc.stderr
+
+
+def test_alertmanager_receivers_carry_the_right_channels(alertmanager_config):
+    import yaml
+    receivers = {r["name"]: r for r in yaml.safe_load(alertmanager_config.read_text())["receivers"]}
+    assert set(receivers["production-critical"]) == {"name", "pagerduty_configs", "slack_configs"}
+    assert set(receivers["production-warning"]) == {"name", "slack_configs"}
+    assert receivers["staging-critical"]["slack_configs"][0]["channel"] == "#alerts-staging"
+    # Unrouted alerts reach every configured channel.
+    assert set(receivers["default"]) == {"name", "pagerduty_configs", "slack_configs", "webhook_configs"}
+
+
+def _run_json(args):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections"),
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
+        "ANSIBLE_STRATEGY": "linear",
+    })
+    env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("inventory", ["production", "staging"])
+def test_scrape_targets_are_generated_from_the_inventory(inventory, tmp_path):
+    import yaml
+    inv_dir = os.path.join(REPO, "inventories", inventory)
+    result = _run_json([_ansible_playbook(), "-i", inv_dir, os.path.join(PROMTOOL_DIR, "render_prometheus_config.yml")])
+    hosts = result["plays"][0]["tasks"][-1]["hosts"]
+    text = next(iter(hosts.values()))["msg"]
+    config = yaml.safe_load(text)
+    listing = json.loads(subprocess.run(
+        [os.path.join(os.path.dirname(_ansible_playbook()), "ansible-inventory"), "-i", inv_dir, "--list"],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections")}).stdout)
+    hostvars = listing["_meta"]["hostvars"]
+
+    def members(group):
+        out = set(listing.get(group, {}).get("hosts", []))
+        for child in listing.get(group, {}).get("children", []):
+            out |= members(child)
+        return out
+
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    node = jobs["node"]
+    assert node["scheme"] == "https" and node["basic_auth"]["password_file"]
+    got = {sc["labels"]["instance"]: sc for sc in node["static_configs"]}
+    assert set(got) == set(hostvars)                       # every host, nothing else
+    for name, sc in got.items():
+        assert sc["targets"] == [f"{hostvars[name]['platform_address']}:9100"]
+        assert name in members(sc["labels"]["site"]) and name in members(sc["labels"]["tier"])
+    assert {sc["labels"]["instance"] for sc in jobs["postgres"]["static_configs"]} == members("postgresql")
+    assert config["global"]["external_labels"]["environment"] == inventory
+    assert len(config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]) == len(members("monitoring"))
+    # promtool accepts it (with the files it references present).
+    text = text.replace("/etc/ssl/sovereign/ca.crt", str(tmp_path / "ca.crt"))
+    text = text.replace("/etc/prometheus/targets.password", str(tmp_path / "targets.password"))
+    text = text.replace("/etc/prometheus/rules.d/", str(tmp_path) + "/")
+    (tmp_path / "ca.crt").write_text("")
+    (tmp_path / "targets.password").write_text("x")
+    (tmp_path / "prometheus.yml").write_text(text)
+    proc = _promtool("check", "config", "--syntax-only", str(tmp_path / "prometheus.yml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
