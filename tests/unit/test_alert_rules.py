@@ -107,7 +107,7 @@ def test_every_alert_has_a_unit_test(rendered):
         for group in yaml.safe_load(rule.read_text())["groups"]:
             alerts |= {r["alert"] for r in group["rules"] if "alert" in r}
     tested = set()
-    for _, test_file in CASES:
+    for unused_env, test_file in CASES:
         with open(test_file, encoding="utf-8") as handle:
             for case in yaml.safe_load(handle)["tests"]:
                 tested |= {a["alertname"] for a in case.get("alert_rule_test", [])}
