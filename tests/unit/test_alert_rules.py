@@ -26,9 +26,8 @@ def _ansible_playbook():
     return candidate if os.path.exists(candidate) else shutil.which("ansible-playbook")
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    """Render the rule files of every environment; return {environment: directory}."""
+def _ansible_env():
+    """Environment of the render playbooks: this checkout's collection, JSON output, linear strategy."""
     env = dict(os.environ)
     env.update({
         "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
@@ -38,6 +37,13 @@ def rendered(tmp_path_factory):
         "ANSIBLE_STRATEGY": "linear",
     })
     env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """Render the rule files of every environment; return {environment: directory}."""
+    env = _ansible_env()
     proc = subprocess.run(
         [_ansible_playbook(), os.path.join(PROMTOOL_DIR, "render.yml"),
          "-e", json.dumps({"promtool_environments": ENVIRONMENTS})],
@@ -120,15 +126,7 @@ AMTOOL = shutil.which("amtool")
 @pytest.fixture(scope="module")
 def alertmanager_config(tmp_path_factory):
     """alertmanager.yml rendered with the role defaults and every channel configured."""
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
-        "ANSIBLE_STRATEGY": "linear",
-    })
-    env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
+    env = _ansible_env()
     proc = subprocess.run([_ansible_playbook(), os.path.join(PROMTOOL_DIR, "render_alertmanager.yml")],
                           capture_output=True, text=True, env=env, cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -175,15 +173,7 @@ def test_alertmanager_receivers_carry_the_right_channels(alertmanager_config):
 
 
 def _run_json(args):
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
-        "ANSIBLE_STRATEGY": "linear",
-    })
-    env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
+    env = _ansible_env()
     proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return json.loads(proc.stdout)
