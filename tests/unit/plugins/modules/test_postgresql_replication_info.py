@@ -109,7 +109,9 @@ def wait(predicate, timeout=30):
 
 
 def test_primary_reports_async_standby_and_slot(cluster, capsys):
-    assert wait(lambda: cluster.sql(PORT, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "1")
+    # streaming, and the standby has reported a replay position (lag is unknown, NULL, before that)
+    assert wait(lambda: cluster.sql(PORT, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' "
+                                          "AND replay_lsn IS NOT NULL") == "1")
     rc, res = run_module(capsys, **login(cluster, PORT))
     assert rc == 0, res
     assert res["changed"] is False
