@@ -22,6 +22,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABEL = "sovereign.lab=1"
 PREFIX = "sovlab"
 
+# The collection's own inventory helpers (scripts/bootstrap links the repository into this path).
+sys.path.insert(0, os.path.join(REPO, ".ansible", "collections"))
+from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members  # noqa: E402
+
 
 def log(msg):
     print("[lab] %s" % msg, file=sys.stderr, flush=True)
@@ -54,13 +58,6 @@ class Lab:
         if not self.hosts:
             raise SystemExit("inventory %s has no hosts" % inventory)
 
-        def members(group):
-            g = data.get(group, {})
-            found = set(g.get("hosts", []))
-            for child in g.get("children", []):
-                found |= members(child)
-            return found
-
         self.tiers = any_vars["platform_tiers"]
         self.sites = any_vars["platform_sites"]
         self.segments = {(site, tier): [ipaddress.ip_network(c) for c in cidrs]
@@ -74,10 +71,10 @@ class Lab:
         tier_of = {}
         site_of = {}
         for t in self.tiers:
-            for h in members(t):
+            for h in group_members(data, t):
                 tier_of[h] = t
         for s in self.sites:
-            for h in members(s):
+            for h in group_members(data, s):
                 site_of[h] = s
         self.placement = {}
         for h in self.hosts:

@@ -86,6 +86,15 @@ def segment_networks(segments, tiers, sites):
     return parsed, errors
 
 
+def group_members(inventory, group):
+    """Hosts of ``group`` and of its child groups, recursively, in ``ansible-inventory --list`` JSON."""
+    entry = inventory.get(group) or {}
+    found = set(entry.get("hosts") or [])
+    for child in entry.get("children") or []:
+        found |= group_members(inventory, child)
+    return found
+
+
 def inventory_errors(hosts, tiers, sites, segments):
     """Validate the inventory.
 
@@ -103,18 +112,14 @@ def inventory_errors(hosts, tiers, sites, segments):
         groups = set(info.get("group_names") or [])
         host_tiers = sorted(groups.intersection(tiers))
         host_sites = sorted(groups.intersection(sites))
-        if len(host_tiers) != 1:
-            other = sorted(groups - set(tiers) - set(sites) - {"tiers", "sites"})
-            errors.append(
-                "host %r: group_names must contain exactly one tier of platform_tiers (%s); found %s"
-                " (its other groups: %s; a tier group not listed in platform_tiers is an unknown tier)"
-                % (host, ", ".join(tiers), host_tiers or "none", ", ".join(other) or "none"))
-        if len(host_sites) != 1:
-            other = sorted(groups - set(tiers) - set(sites) - {"tiers", "sites"})
-            errors.append(
-                "host %r: group_names must contain exactly one site of platform_sites (%s); found %s"
-                " (its other groups: %s; a site group not listed in platform_sites is an unknown site)"
-                % (host, ", ".join(sites), host_sites or "none", ", ".join(other) or "none"))
+        other = sorted(groups - set(tiers) - set(sites) - {"tiers", "sites"})
+        for kind, listed, found in (("tier", tiers, host_tiers), ("site", sites, host_sites)):
+            if len(found) != 1:
+                errors.append(
+                    "host %r: group_names must contain exactly one %s of platform_%ss (%s); found %s"
+                    " (its other groups: %s; a %s group not listed in platform_%ss is an unknown %s)"
+                    % (host, kind, kind, ", ".join(listed), found or "none", ", ".join(other) or "none",
+                       kind, kind, kind))
         address = info.get("platform_address")
         if address in (None, ""):
             errors.append("host %r: platform_address is not set" % host)

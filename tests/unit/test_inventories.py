@@ -56,23 +56,16 @@ def test_every_shared_file_is_linked_into_the_inventory(name):
 
 @pytest.mark.parametrize("name", INVENTORIES)
 def test_inventory_is_valid(name):
-    from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import inventory_errors
+    from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members, inventory_errors
 
     data = _inventory(os.path.join(REPO, "inventories", name))
     hostvars = data["_meta"]["hostvars"]
-
-    def members(group):
-        g = data.get(group, {})
-        found = set(g.get("hosts", []))
-        for child in g.get("children", []):
-            found |= members(child)
-        return found
 
     group_names = {h: [] for h in hostvars}
     for group in data:
         if group in ("_meta", "all", "ungrouped"):
             continue
-        for h in members(group):
+        for h in group_members(data, group):
             group_names[h].append(group)
     any_vars = next(iter(hostvars.values()))
     hosts = {h: {"group_names": group_names[h], "platform_address": hv.get("platform_address")}
