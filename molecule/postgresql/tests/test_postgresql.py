@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-PRIMARY, SYNC, ASYNC = "pgt-pg1", "pgt-pg2", "pgt-pg3"
+PRIMARY, SYNC, ASYNC, BACKUP = "pgt-pg1", "pgt-pg2", "pgt-pg3", "pgt-backup"
+REPO_DIR = "/var/lib/pgbackrest"
 ADDR = {PRIMARY: "10.241.20.11", SYNC: "10.241.20.12", ASYNC: "10.241.20.140"}
 RESULTS = {}
 
@@ -159,16 +160,39 @@ def test_encrypted_backup_restores_and_hides_data(hosts, eph):
     assert re.search(r"differences['\"]?: \[\]", run.stdout), run.stdout[-3000:]
     restored = re.search(r"rows['\"]?: ['\"]?(\d+)", run.stdout)
     RESULTS["restore_test_rows_compared"] = int(restored.group(1)) if restored else None
+    for key in ("backup_seconds", "restore_seconds"):
+        found = re.search(key + r"['\"]?: ['\"]?([0-9:.]+)", run.stdout)
+        RESULTS["restore_test_" + key] = found.group(1) if found else None
     # The value is in clear in the data directory (the grep can see it) ...
     assert pg1.run("grep -rlF %s /var/lib/postgresql/15/main/base" % canary).rc == 0
-    # ... and nowhere in the repositories (backup files and archived WAL).
-    found = pg1.run("grep -rlF %s /var/lib/pgbackrest" % canary)
+    # ... the repository is on the backup host, not on the database host ...
+    backup = hosts[BACKUP]
+    assert pg1.run("find %s -name backup.info" % REPO_DIR).stdout.strip() == ""
+    # ... and the value is nowhere in clear there (backup files and archived WAL).
+    found = backup.run("grep -rlF %s %s" % (canary, REPO_DIR))
     assert found.rc == 1, "canary in clear in: " + found.stdout
-    assert pg1.check_output("head -c 8 /var/lib/pgbackrest/repo1/backup/main/backup.info") == "Salted__"
-    archived = pg1.check_output("find /var/lib/pgbackrest/repo1/archive/main -type f -name '0000*' | head -n 1")
-    assert archived and pg1.check_output("head -c 8 %s" % archived) == "Salted__"
+    assert backup.check_output("head -c 8 %s/repo1/backup/main/backup.info" % REPO_DIR) == "Salted__"
+    archived = backup.check_output("find %s/repo1/archive/main -type f -name '0000*' | head -n 1" % REPO_DIR)
+    assert archived and backup.check_output("head -c 8 %s" % archived) == "Salted__"
+    # The key is on the backup host only.
+    assert "cipher-pass" not in pg1.check_output("cat /etc/pgbackrest.conf")
     for timer in ("weekly-full", "daily-diff", "monthly-full"):
-        assert pg1.service("sovereign-pgbackrest-%s.timer" % timer).is_enabled
+        assert backup.service("sovereign-pgbackrest-%s.timer" % timer).is_enabled
+    info = json.loads(backup.check_output("runuser -u postgres -- pgbackrest --stanza=main --repo=1 info --output=json"))
+    RESULTS["backups_in_repo1_before_failover"] = len(info[0]["backup"])
+
+
+def test_repository_tls_server_serves_only_member_certificates(hosts):
+    """The backup host's pgBackRest TLS server (mutual TLS) serves the stanza to a cluster member
+    (pg3's certificate CN) and refuses a certificate of the same CA whose CN is not a member (the
+    backup host's own)."""
+    member = hosts[ASYNC].check_output("runuser -u postgres -- pgbackrest --log-level-file=off --stanza=main --repo=1 info")
+    assert "status: ok" in member, member
+    stranger = hosts[BACKUP].check_output(
+        "runuser -u postgres -- pgbackrest --config=/dev/null --log-level-file=off --stanza=main "
+        "--repo1-host=%s --repo1-host-type=tls --repo1-host-cert-file=/etc/ssl/sovereign/host.crt "
+        "--repo1-host-key-file=/etc/ssl/sovereign/private/host.key --repo1-host-ca-file=/etc/ssl/sovereign/ca.crt info" % BACKUP)
+    assert "access denied" in stranger, stranger
 
 
 class Writer(threading.Thread):
@@ -258,6 +282,21 @@ def test_old_primary_started_again_is_fenced(hosts, app_dsn):
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(app_dsn.format(h=ADDR[PRIMARY]), autocommit=True).execute(
             "INSERT INTO failover_probe (id) VALUES (-1)")
+
+
+def test_backups_follow_the_new_primary(hosts):
+    """After the failover the backup host finds the new primary by itself (the repository lists
+    every member) and backs it up; the fenced old primary only produces a warning."""
+    backup = hosts[BACKUP]
+    start = time.monotonic()
+    run = backup.run("runuser -u postgres -- pgbackrest --stanza=main --repo=1 --type=full backup")
+    RESULTS["backup_after_failover_seconds"] = round(time.monotonic() - start, 2)
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    info = json.loads(backup.check_output("runuser -u postgres -- pgbackrest --stanza=main --repo=1 info --output=json"))
+    newest = info[0]["backup"][-1]
+    assert newest["type"] == "full"
+    # The new primary (pg2, timeline 2) wrote it.
+    assert newest["archive"]["start"].startswith("00000002"), newest["archive"]
 
 
 def test_dc1_lost_promotes_dc2(hosts, eph, app_dsn):

@@ -15,8 +15,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[4]
 
 
-def _inventory(hosts):
-    return {
+def _inventory(hosts, backup_hosts=None):
+    inv = {
         "all": {
             "vars": {"ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3",
                      "platform_sites": ["dc1", "dc2"], "platform_environment": "unit"},
@@ -27,6 +27,10 @@ def _inventory(hosts):
             },
         }
     }
+    if backup_hosts is not None:
+        inv["all"]["children"]["backup_servers"] = {
+            "hosts": {name: dict(spec, ansible_host="pgt-none-" + name) for name, spec in backup_hosts.items()}}
+    return inv
 
 
 PW = {"postgresql_replication_password": "unit-test-only"}
@@ -48,9 +52,9 @@ CASES = {
 }
 
 
-def _run(tmp_path, hosts):
+def _run(tmp_path, hosts, backup_hosts=None):
     inv = tmp_path / "hosts.yml"
-    inv.write_text(yaml.safe_dump(_inventory(hosts)))
+    inv.write_text(yaml.safe_dump(_inventory(hosts, backup_hosts)))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".ansible" / "collections"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
                ANSIBLE_FACT_CACHING="memory", ANSIBLE_STRATEGY="linear")
@@ -81,3 +85,29 @@ def test_valid_input_passes_validation(tmp_path):
     assert "postgresql_role=" not in out and "is undefined or empty" not in out
     # The next step contacts the hosts, which do not exist here.
     assert "UNREACHABLE" in out or "unreachable" in out
+
+
+BACKUP = dict(PW, postgresql_backup_enabled=True)
+BACKUP_CASES = {
+    "backups_without_a_backup_host": (
+        {"a1": dict(BACKUP, postgresql_role="primary"), "a2": dict(BACKUP, postgresql_role="standby")}, None,
+        ["a1: postgresql_backup_enabled=true but there is no backup host (group backup_servers is empty",
+         "a2: postgresql_backup_enabled=true but there is no backup host"]),
+    "backup_host_without_cipher_pass": (
+        {"a1": dict(BACKUP, postgresql_role="primary")}, {"k1": {}},
+        ["k1: pgbackrest_cipher_pass is undefined or empty (backup host of a1"]),
+    "backup_host_with_empty_cipher_pass": (
+        {"a1": dict(BACKUP, postgresql_role="primary")}, {"k1": {"pgbackrest_cipher_pass": ""}},
+        ["k1: pgbackrest_cipher_pass is undefined or empty"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BACKUP_CASES))
+def test_wrong_backup_input_fails_before_any_host_is_touched(tmp_path, case):
+    hosts, backup_hosts, messages = BACKUP_CASES[case]
+    res = _run(tmp_path, hosts, backup_hosts)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    for message in messages:
+        assert message in " ".join(out.split()), out[-3000:]
+    assert "UNREACHABLE" not in out, "a host was contacted before the validation failed"
