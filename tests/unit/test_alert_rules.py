@@ -219,3 +219,57 @@ def test_scrape_targets_are_generated_from_the_inventory(inventory, tmp_path):
     (tmp_path / "prometheus.yml").write_text(text)
     proc = _promtool("check", "config", "--syntax-only", str(tmp_path / "prometheus.yml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("inventory", ["production", "lab"])
+def test_blackbox_probe_jobs_are_generated_from_the_inventory(inventory, tmp_path):
+    """The probes an inventory declares (group_vars/monitoring.yml) become one scrape job each, with
+    a target per host of the group, sent to the blackbox_exporter of the Prometheus host."""
+    import yaml
+    inv_dir = os.path.join(REPO, "inventories", inventory)
+    with open(os.path.join(inv_dir, "group_vars", "monitoring.yml"), encoding="utf-8") as handle:
+        probes = yaml.safe_load(handle)["prometheus_blackbox_probes"]
+    # Extra vars: the render playbook loads the role defaults as vars_files, above group_vars.
+    result = _run_json([_ansible_playbook(), "-i", inv_dir, os.path.join(PROMTOOL_DIR, "render_prometheus_config.yml"),
+                        "-e", json.dumps({"prometheus_blackbox_probes": probes})])
+    text = next(iter(result["plays"][0]["tasks"][-1]["hosts"].values()))["msg"]
+    config = yaml.safe_load(text)
+    listing = json.loads(subprocess.run(
+        [os.path.join(os.path.dirname(_ansible_playbook()), "ansible-inventory"), "-i", inv_dir, "--list"],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections")}).stdout)
+    hostvars = listing["_meta"]["hostvars"]
+
+    def members(group):
+        out = set(listing.get(group, {}).get("hosts", []))
+        for child in listing.get(group, {}).get("children", []):
+            out |= members(child)
+        return out
+
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    monitor = config["global"]["external_labels"]["monitor"]   # the host the file was rendered for
+    for probe in probes:
+        hosts = members(probe["group"]) if probe["group"] != "all" else set(hostvars)
+        if not hosts:
+            assert probe["job_name"] not in jobs
+            continue
+        job = jobs[probe["job_name"]]
+        assert job["metrics_path"] == "/probe" and job["params"] == {"module": [probe["module"]]}
+        assert job["scheme"] == "https" and job["tls_config"]["ca_file"] == "/etc/ssl/sovereign/ca.crt"
+        assert job["basic_auth"]["password_file"]
+        targets = {sc["labels"]["instance"]: sc["targets"][0] for sc in job["static_configs"]}
+        assert set(targets) == hosts
+        for host, target in targets.items():
+            address = "%s:%s" % (hostvars[host]["platform_address"], probe["port"])
+            assert target == ("https://%s%s" % (address, probe["path"]) if "path" in probe else address)
+        relabel = job["relabel_configs"]
+        assert relabel[0] == {"source_labels": ["__address__"], "target_label": "__param_target"}
+        assert relabel[-1]["replacement"] == "%s:9115" % hostvars[monitor]["platform_address"]
+    text = text.replace("/etc/ssl/sovereign/ca.crt", str(tmp_path / "ca.crt"))
+    text = text.replace("/etc/prometheus/targets.password", str(tmp_path / "targets.password"))
+    text = text.replace("/etc/prometheus/rules.d/", str(tmp_path) + "/")
+    (tmp_path / "ca.crt").write_text("")
+    (tmp_path / "targets.password").write_text("x")
+    (tmp_path / "prometheus.yml").write_text(text)
+    proc = _promtool("check", "config", "--syntax-only", str(tmp_path / "prometheus.yml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
