@@ -113,6 +113,33 @@ def test_config_promtool_rejects_never_replaces_the_running_one(mon, kind, task)
     assert "broken" not in {g["name"] for g in _query(mon, "/api/v1/rules")["groups"]}
 
 
+def test_blackbox_tls_probes_verify_against_the_ca(mon):
+    def probes():
+        result = _query(mon, "/api/v1/query?query=probe_success%7Bjob%3D%22blackbox_tls%22%7D")["result"]
+        return result if len(result) == 2 and all(r["value"][1] == "1" for r in result) else None
+    result = _wait(probes, 60)
+    assert result, _query(mon, "/api/v1/targets?state=active")
+    assert sorted(r["metric"]["instance"] for r in result) == ["obs-mon1", "obs-node1"]
+    assert {r["metric"]["target"] for r in result} == {"10.243.0.11:9100", "10.243.0.21:9100"}
+    expiry = _query(mon, "/api/v1/query?query=probe_ssl_earliest_cert_expiry")["result"]
+    assert len(expiry) == 2 and all(float(r["value"][1]) > time.time() + 86400 for r in expiry)
+    # The exporter itself refuses unauthenticated requests.
+    code = mon.check_output(f"curl -s -o /dev/null -w '%{{http_code}}' --cacert {CACERT} "
+                            "'https://10.243.0.11:9115/probe?module=tls&target=10.243.0.21:9100'")
+    assert code == "401"
+
+
+def test_blackbox_config_its_checker_rejects_never_replaces_the_running_one(mon):
+    before = mon.file("/etc/prometheus/blackbox.yml").content_string
+    proc = _run_broken("blackbox")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    assert "probe modules (blackbox_exporter --config.check)" in output and "failed to validate" in output, output[-3000:]
+    assert mon.file("/etc/prometheus/blackbox.yml").content_string == before
+    assert "no_such_option" not in before
+    assert mon.service("prometheus-blackbox-exporter").is_running
+
+
 def _hook_events(hosts):
     out = hosts[HOOK].run("cat /var/lib/hook/alerts.jsonl 2>/dev/null").stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]

@@ -1,0 +1,201 @@
+"""Issue 6 on the lab: metrics and alerting of the built data centre (playbooks/monitoring.yml,
+imported by tier_management.yml). Prometheus, Alertmanager and blackbox_exporter run on mon1;
+every host's exporters must be `up`, probes succeed, and a stopped node_exporter raises TargetDown
+that Alertmanager delivers to a webhook receiver inside the lab (kill-to-delivery time measured).
+That a configuration promtool rejects never replaces the running one is proven by the Molecule
+scenario `monitoring` (tests/test_monitoring.py there)."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO, Lab
+
+MON = "mon1"
+CACERT = "/etc/ssl/sovereign/ca.crt"
+HOOK_FILE = "/var/lib/sovereign-lab-hook/alerts.jsonl"
+HOOK_UNIT = "sovereign-lab-hook"
+VICTIM = "app1"
+TIMINGS = os.path.join(REPO, "tests", "output", "lab-monitoring-timings.txt")
+
+# A tiny webhook receiver: appends every POST Alertmanager makes, with its arrival time.
+HOOK = r"""
+import json, os, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+os.makedirs(os.path.dirname(FILE), exist_ok=True)
+class Hook(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(FILE, "a") as out:
+            out.write(json.dumps({"received": time.time(), "path": self.path,
+                                  "body": json.loads(body or b"{}")}) + "\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+HTTPServer(("127.0.0.1", 9095), Hook).serve_forever()
+""".replace("FILE", repr(HOOK_FILE))
+
+# Query Prometheus' HTTP API from mon1 itself, verifying its certificate against the lab CA.
+QUERY = ("import json, ssl, sys, urllib.request; "
+         "ctx = ssl.create_default_context(cafile=%r); "
+         "print(urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10).read().decode())" % CACERT)
+
+
+def _inventory():
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".ansible", "collections"))
+    out = subprocess.run(["ansible-inventory", "-i", os.path.join(REPO, "inventories", "lab"), "--list"],
+                         capture_output=True, text=True, check=True, env=env, cwd=REPO).stdout
+    return json.loads(out)
+
+
+def _members(listing, group):
+    found = set(listing.get(group, {}).get("hosts", []))
+    for child in listing.get(group, {}).get("children", []):
+        found |= _members(listing, child)
+    return found
+
+
+@pytest.fixture(scope="module")
+def lab(lab_up):
+    listing = _inventory()
+    hostvars = listing["_meta"]["hostvars"]
+    return {"hosts": set(hostvars), "address": {h: hv["platform_address"] for h, hv in hostvars.items()},
+            "postgresql": _members(listing, "postgresql")}
+
+
+def _api(lab, path):
+    url = "https://%s:9090%s" % (lab["address"][MON], path)
+    data = json.loads(Lab.exec(MON, "python3", "-c", QUERY, url).stdout)
+    assert data["status"] == "success", data
+    return data["data"]
+
+
+def _query(lab, promql):
+    from urllib.parse import quote
+    return _api(lab, "/api/v1/query?query=" + quote(promql))["result"]
+
+
+def _wait(predicate, timeout, step=2.0):
+    end = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result or time.monotonic() > end:
+            return result
+        time.sleep(step)
+
+
+def _targets(lab, job):
+    active = _api(lab, "/api/v1/targets?state=active")["activeTargets"]
+    return [t for t in active if t["labels"]["job"] == job]
+
+
+def test_every_host_node_exporter_is_up_over_tls(lab):
+    def all_up():
+        nodes = _targets(lab, "node")
+        return nodes if nodes and all(t["health"] == "up" for t in nodes) else None
+    nodes = _wait(all_up, 90)
+    assert nodes, [(t["labels"]["instance"], t["health"], t["lastError"]) for t in _targets(lab, "node")]
+    assert {t["labels"]["instance"] for t in nodes} == lab["hosts"]
+    assert all(t["scrapeUrl"].startswith("https://") for t in nodes)
+    for t in nodes:
+        host = t["labels"]["instance"]
+        assert t["scrapeUrl"] == "https://%s:9100/metrics" % lab["address"][host]
+    up = {r["metric"]["instance"]: r["value"][1] for r in _query(lab, 'up{job="node"}')}
+    assert up == {h: "1" for h in lab["hosts"]}
+
+
+def test_postgres_exporter_where_postgresql_runs(lab):
+    """postgres_exporter is deployed (and scraped) exactly where a PostgreSQL cluster exists."""
+    running = {h for h in lab["postgresql"] if Lab.exec(h, "test", "-d", "/etc/postgresql", check=False).returncode == 0}
+
+    def settled():
+        targets = _targets(lab, "postgres")
+        return targets if all(t["health"] == "up" for t in targets) else None
+    targets = _wait(settled, 60) if running else _targets(lab, "postgres")
+    assert targets is not None, [(t["labels"]["instance"], t["lastError"]) for t in _targets(lab, "postgres")]
+    assert {t["labels"]["instance"] for t in targets} == running
+    if running:
+        lag = {r["metric"]["instance"] for r in _query(lab, 'pg_replication_lag{job="postgres"}')}
+        assert lag == running
+
+
+def test_blackbox_probes_succeed_and_export_certificate_expiry(lab):
+    def probes():
+        result = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1]
+                  for r in _query(lab, 'probe_success')}
+        return result if result and set(result.values()) == {"1"} else None
+    ok = _wait(probes, 60)
+    assert ok, _query(lab, "probe_success == 0")
+    # TLS of every host's endpoint verified against the lab CA, health endpoints, TCP connect.
+    assert {h for (job, h) in ok if job == "blackbox_tls"} == lab["hosts"]
+    assert ("blackbox_prometheus_health", MON) in ok and ("blackbox_alertmanager_health", MON) in ok
+    assert ("blackbox_bastion_ssh", "bastion1") in ok
+    expiry = {r["metric"]["instance"]: float(r["value"][1])
+              for r in _query(lab, 'probe_ssl_earliest_cert_expiry{job="blackbox_tls"}')}
+    assert set(expiry) == lab["hosts"]
+    assert all(v > time.time() + 7 * 86400 for v in expiry.values()), expiry
+    # The certificate alert reads the same series (recording rule of certificates.rules.yml).
+    recorded = {r["metric"]["instance"] for r in _query(lab, 'sovereign:certificate_expiry:seconds{job="blackbox_tls"}')}
+    assert recorded == lab["hosts"]
+
+
+def test_exporters_refuse_unauthenticated_scrapes(lab):
+    probe = ("import ssl, sys, urllib.request, urllib.error\n"
+             "ctx = ssl.create_default_context(cafile=%r)\n"
+             "try:\n    urllib.request.urlopen(sys.argv[1], context=ctx, timeout=5)\n    print(200)\n"
+             "except urllib.error.HTTPError as e:\n    print(e.code)\n" % CACERT)
+    for url in ("https://%s:9100/metrics" % lab["address"]["pg1"],
+                "https://%s:9115/metrics" % lab["address"][MON]):
+        assert Lab.exec(MON, "python3", "-c", probe, url).stdout.strip() == "401", url
+
+
+def _hook_events():
+    out = Lab.exec(MON, "sh", "-c", "cat %s 2>/dev/null || true" % HOOK_FILE).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture()
+def receiver(lab):
+    """The webhook receiver Alertmanager's lab configuration points at (127.0.0.1:9095 on mon1)."""
+    Lab.exec(MON, "systemctl", "stop", HOOK_UNIT, check=False)
+    Lab.exec(MON, "systemctl", "reset-failed", HOOK_UNIT, check=False)
+    Lab.exec(MON, "systemd-run", "--unit", HOOK_UNIT, "--quiet", "python3", "-c", HOOK)
+    assert _wait(lambda: Lab.exec(MON, "python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 9095), 2)",
+                                  check=False).returncode == 0, 20, step=0.5)
+    yield
+    Lab.exec(MON, "systemctl", "stop", HOOK_UNIT, check=False)
+
+
+def test_stopped_node_exporter_fires_target_down_delivered_to_the_lab_webhook(lab, receiver):
+    seen = len(_hook_events())
+    t0 = time.time()
+    Lab.exec(VICTIM, "systemctl", "stop", "prometheus-node-exporter")
+
+    def delivered():
+        for event in _hook_events()[seen:]:
+            for alert in event["body"].get("alerts", []):
+                labels = alert["labels"]
+                if (labels.get("alertname") == "TargetDown" and labels.get("instance") == VICTIM
+                        and labels.get("job") == "node" and alert["status"] == "firing"):
+                    return event, alert
+        return None
+    try:
+        found = _wait(delivered, 240, step=1)
+    finally:
+        Lab.exec(VICTIM, "systemctl", "start", "prometheus-node-exporter")
+    assert found, _hook_events()[seen:]
+    event, alert = found
+    elapsed = event["received"] - t0
+    assert alert["labels"]["severity"] == "critical"
+    assert alert["labels"]["environment"] == "lab"
+    assert event["path"] == "/alerts"
+    message = "kill -> delivery of TargetDown (node_exporter stopped on %s): %.1f s" % (VICTIM, elapsed)
+    print(message)
+    with open(TIMINGS, "a", encoding="utf-8") as out:
+        out.write("%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), message))
+    # Leave the lab as converged: the exporter is back and scraped again.
+    assert _wait(lambda: _query(lab, 'up{job="node",instance="%s"} == 1' % VICTIM), 60), "node_exporter not back"
