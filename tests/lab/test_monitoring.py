@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -75,7 +76,6 @@ def _api(lab, path):
 
 
 def _query(lab, promql):
-    from urllib.parse import quote
     return _api(lab, "/api/v1/query?query=" + quote(promql))["result"]
 
 

@@ -273,3 +273,42 @@ def test_blackbox_probe_jobs_are_generated_from_the_inventory(inventory, tmp_pat
     (tmp_path / "prometheus.yml").write_text(text)
     proc = _promtool("check", "config", "--syntax-only", str(tmp_path / "prometheus.yml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+BLACKBOX = shutil.which("prometheus-blackbox-exporter")
+
+BLACKBOX_RENDER = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars_files: [{role}/defaults/main.yml, {role}/vars/main.yml]
+  tasks:
+    - ansible.builtin.debug:
+        msg: "{{{{ lookup('ansible.builtin.template', '{role}/templates/blackbox.yml.j2') }}}}"
+"""
+
+
+@pytest.mark.skipif(BLACKBOX is None, reason="prometheus-blackbox-exporter missing (Debian package of that name)")
+def test_blackbox_modules_pass_the_exporters_own_check(tmp_path):
+    """The role's default modules render to a file blackbox_exporter --config.check accepts (the same
+    check the role's template task runs on the host), with the CA verification the probes rely on."""
+    import yaml
+    role = os.path.join(REPO, "roles", "blackbox_exporter")
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(BLACKBOX_RENDER.format(role=role))
+    result = _run_json([_ansible_playbook(), str(playbook)])
+    text = result["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]
+    modules = yaml.safe_load(text)["modules"]
+    assert set(modules) == {"tls", "http_2xx", "tcp"}
+    assert modules["tls"]["tcp"]["tls"] is True
+    assert modules["tls"]["tcp"]["tls_config"]["ca_file"] == "/etc/ssl/sovereign/ca.crt"
+    assert modules["http_2xx"]["http"]["fail_if_not_ssl"] is True
+    (tmp_path / "blackbox.yml").write_text(text)
+    proc = subprocess.run([BLACKBOX, "--config.check", "--config.file=%s" % (tmp_path / "blackbox.yml")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # and the checker really checks: a misspelt option is refused
+    (tmp_path / "broken.yml").write_text(text.replace("fail_if_not_ssl", "fail_if_not_tls"))
+    proc = subprocess.run([BLACKBOX, "--config.check", "--config.file=%s" % (tmp_path / "broken.yml")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode != 0
