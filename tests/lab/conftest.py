@@ -1,16 +1,37 @@
 """The lab as a pytest session resource: brought up and converged once, shared by every lab
 scenario (building the data centre is the expensive part), removed at the end unless
 SOVEREIGN_LAB_KEEP=1."""
+import functools
+import json
 import os
 import re
 import subprocess
+import sys
 import time
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The collection as ansible_collections.sovereign.datacenter (scripts/bootstrap links it there).
+if os.path.join(REPO, ".ansible", "collections") not in sys.path:
+    sys.path.insert(0, os.path.join(REPO, ".ansible", "collections"))
 RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
                    r"\s+failed=(?P<failed>\d+)", re.M)
+
+
+@functools.lru_cache(maxsize=None)
+def inventory():
+    """`ansible-inventory --list` of inventories/lab (hosts, groups, hostvars)."""
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".ansible", "collections"))
+    out = subprocess.run(["ansible-inventory", "-i", os.path.join(REPO, "inventories", "lab"), "--list"],
+                         capture_output=True, text=True, check=True, env=env, cwd=REPO).stdout
+    return json.loads(out)
+
+
+def lab_hosts():
+    """Every host of the lab inventory."""
+    return set(inventory()["_meta"]["hostvars"])
 
 
 def lab(*args, timeout=1800):

@@ -12,7 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import REPO, Lab
+from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members
+from conftest import REPO, Lab, inventory
 
 MON = "mon1"
 CACERT = "/etc/ssl/sovereign/ca.crt"
@@ -45,27 +46,12 @@ QUERY = ("import json, ssl, sys, urllib.request; "
          "print(urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10).read().decode())" % CACERT)
 
 
-def _inventory():
-    env = dict(os.environ)
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".ansible", "collections"))
-    out = subprocess.run(["ansible-inventory", "-i", os.path.join(REPO, "inventories", "lab"), "--list"],
-                         capture_output=True, text=True, check=True, env=env, cwd=REPO).stdout
-    return json.loads(out)
-
-
-def _members(listing, group):
-    found = set(listing.get(group, {}).get("hosts", []))
-    for child in listing.get(group, {}).get("children", []):
-        found |= _members(listing, child)
-    return found
-
-
 @pytest.fixture(scope="module")
 def lab(lab_up):
-    listing = _inventory()
+    listing = inventory()
     hostvars = listing["_meta"]["hostvars"]
     return {"hosts": set(hostvars), "address": {h: hv["platform_address"] for h, hv in hostvars.items()},
-            "postgresql": _members(listing, "postgresql")}
+            "postgresql": group_members(listing, "postgresql")}
 
 
 def _api(lab, path):

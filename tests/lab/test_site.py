@@ -3,9 +3,9 @@ import json
 import os
 import subprocess
 
-from conftest import REPO, Lab, recap
+from conftest import REPO, Lab, lab_hosts, recap
 
-HOSTS = {"lb1", "app1", "pg1", "pg2", "pg3", "mon1", "bastion1"}
+HOSTS = lab_hosts()
 
 
 def test_first_converge_builds_every_host(lab_up):
