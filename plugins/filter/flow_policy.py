@@ -5,7 +5,8 @@
 
 Documentation lives next to this file, one ``<filter>.yml`` per filter
 (flow_policy_merge, flow_policy_hosts, flow_policy_validate,
-flow_policy_compile, nftables_render, flow_policy_audit_plan), which is how ``ansible-doc -t filter``
+flow_policy_compile, nftables_render, ufw_render, firewalld_render, flow_policy_audit_plan),
+which is how ``ansible-doc -t filter``
 finds filters that share one Python file.
 """
 
@@ -25,7 +26,10 @@ from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_policy 
     audit_plan,
     hosts_from_groups,
     merge_flows,
+    public_ruleset,
+    render_firewalld,
     render_nftables,
+    render_ufw,
 )
 
 _POLICY_OPTIONS = ("tiers", "sites", "ports_map", "cdn_ranges", "known_groups",
@@ -75,16 +79,24 @@ def flow_policy_validate(flows, hosts, segments, **options):
 
 
 def flow_policy_compile(flows, hosts, segments, output="rulesets", only_hosts=None,
-                        table=DEFAULT_TABLE, icmp_echo=True, log_drops=False, **options):
+                        table=DEFAULT_TABLE, icmp_echo=True, log_drops=False, egress=None, **options):
     """Validate and compile; per host the ruleset (``output=rulesets``) or nftables text (``output=nftables``)."""
     if output not in ("rulesets", "nftables"):
         raise AnsibleFilterError("flow_policy_compile: output must be 'rulesets' or 'nftables', got %r" % output)
+    if egress is not None and not isinstance(egress, dict):
+        raise AnsibleFilterError("flow_policy_compile: egress must map host -> list of outbound allowances")
     try:
-        compiled = _policy(flows, hosts, segments, options).compile(only_hosts=only_hosts)
+        compiled = _policy(flows, hosts, segments, options).compile(only_hosts=only_hosts, egress=egress)
     except FlowPolicyError as exc:
         raise AnsibleFilterError(to_native(exc))
     if output == "rulesets":
-        return dict((host, {"flows": [dict(f) for f in rs["flows"]]}) for host, rs in compiled.items())
+        shared = {}
+        result = {}
+        for host, ruleset in compiled.items():
+            if id(ruleset) not in shared:
+                shared[id(ruleset)] = public_ruleset(ruleset)
+            result[host] = shared[id(ruleset)]
+        return result
     rendered = {}
     result = {}
     for host, ruleset in compiled.items():
@@ -103,6 +115,28 @@ def nftables_render(ruleset, table=DEFAULT_TABLE, icmp_echo=True, log_drops=Fals
     return render_nftables(ruleset, table=table, icmp_echo=icmp_echo, log_drops=log_drops)
 
 
+def _one_ruleset(name, ruleset):
+    if not isinstance(ruleset, dict) or not isinstance(ruleset.get("flows"), list):
+        raise AnsibleFilterError("%s expects one host's ruleset (a dict with 'flows'), "
+                                 "e.g. compiled[inventory_hostname]" % name)
+
+
+def ufw_render(ruleset, log_drops=False):
+    """Render one host's compiled ruleset as ufw's rule files: ``{'user.rules': ..., 'user6.rules': ...}``."""
+    _one_ruleset("ufw_render", ruleset)
+    return {"user.rules": render_ufw(ruleset, 4, log_drops=log_drops),
+            "user6.rules": render_ufw(ruleset, 6, log_drops=log_drops)}
+
+
+def firewalld_render(ruleset, zone="sovereign", icmp_echo=True):
+    """Render one host's compiled ruleset as firewalld XML: ``{path under /etc/firewalld: content}``."""
+    _one_ruleset("firewalld_render", ruleset)
+    if ruleset.get("egress") is not None:
+        raise AnsibleFilterError("firewalld_render: an egress policy is not supported by the firewalld backend "
+                                 "(use the nftables or ufw backend for hosts with an egress policy)")
+    return render_firewalld(ruleset, zone=zone, icmp_echo=icmp_echo)
+
+
 def flow_policy_audit_plan(rulesets, hosts, sample_ports=None, proto="tcp"):
     """Per source host the probes that prove the compiled policy (declared ports pass, samples are dropped)."""
     _require_netaddr()
@@ -119,5 +153,7 @@ class FilterModule(object):
             "flow_policy_validate": flow_policy_validate,
             "flow_policy_compile": flow_policy_compile,
             "nftables_render": nftables_render,
+            "ufw_render": ufw_render,
+            "firewalld_render": firewalld_render,
             "flow_policy_audit_plan": flow_policy_audit_plan,
         }

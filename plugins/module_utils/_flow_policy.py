@@ -475,23 +475,128 @@ class Policy(object):
         }
 
     # ..................................................................... compile
-    def compile(self, only_hosts=None):
-        """Return ``{host: ruleset}``; hosts with the same flows share one ruleset object."""
+    def compile(self, only_hosts=None, egress=None):
+        """Return ``{host: ruleset}``; hosts with the same flows share one ruleset object.
+
+        ``egress`` maps the hosts that get an outbound (egress) policy to their extra outbound
+        allowances (DNS, NTP, package mirror: see :func:`parse_egress_allow`). Such a host's
+        ruleset also has ``egress``: every flow the host originates (its address is among the
+        flow's sources), with the addresses of the flow's targets, plus the allowances.
+        """
         per_host = {}
         for index, flow in enumerate(self.flows):
             for host in flow["to"]:
                 per_host.setdefault(host, []).append(index)
         wanted = sorted(self.ctx.members["all"]) if only_hosts is None else sorted(_as_list(only_hosts))
+        egress = egress or {}
         cache = {}
         result = {}
+        allow_cache = {}
         for host in wanted:
             key = tuple(per_host.get(host, ()))
-            ruleset = cache.get(key)
+            out_key = None
+            if host in egress:
+                allow = parse_egress_allow(egress[host], self.ctx.ports_map,
+                                           taken=set(f["name"] for f in self.flows))
+                allow_key = repr(allow)
+                allow_cache.setdefault(allow_key, allow)
+                out_key = (self._originated(host), allow_key)
+            ruleset = cache.get((key, out_key))
             if ruleset is None:
                 ruleset = {"flows": [self.flows[i] for i in key]}
-                cache[key] = ruleset
+                if out_key is not None:
+                    ruleset["egress"] = [self._outbound(i) for i in out_key[0]] + allow_cache[out_key[1]]
+                cache[(key, out_key)] = ruleset
             result[host] = ruleset
         return result
+
+    def _originated(self, host):
+        """Indexes of the flows whose sources contain one of the host's addresses."""
+        addresses = [a for a in (self.ctx.host_v4.get(host), self.ctx.host_v6.get(host)) if a is not None]
+        found = []
+        for index, flow in enumerate(self.flows):
+            if "_sources" not in flow:
+                flow["_sources"] = netaddr.IPSet(flow["v4"] + flow["v6"])
+            if any(a in flow["_sources"] for a in addresses):
+                found.append(index)
+        return tuple(found)
+
+    def _outbound(self, index):
+        """The outbound view of flow ``index``: its targets' addresses as destinations."""
+        flow = self.flows[index]
+        if "_outbound" not in flow:
+            v4 = [netaddr.IPNetwork(self.ctx.host_v4[h]) for h in flow["to"] if h in self.ctx.host_v4]
+            v6 = [netaddr.IPNetwork(self.ctx.host_v6[h]) for h in flow["to"] if h in self.ctx.host_v6]
+            flow["_outbound"] = {
+                "name": flow["name"], "description": flow["description"], "proto": flow["proto"],
+                "ports": flow["ports"],
+                "v4": [str(n) for n in netaddr.cidr_merge(v4)], "v6": [str(n) for n in netaddr.cidr_merge(v6)],
+            }
+        return flow["_outbound"]
+
+
+EGRESS_KEYS = frozenset(("name", "description", "to", "proto", "ports"))
+
+
+def parse_egress_allow(entries, ports_map=None, taken=()):
+    """Normalise extra outbound allowances ``{name, description, to: CIDRs, proto, ports}``.
+
+    They are what a host with an egress policy may reach besides the flows it originates
+    (DNS resolvers, NTP servers, the package mirror). Raises FlowPolicyError naming the entry.
+    Returns flows in the compiled shape (``v4``/``v6`` hold the destinations), sorted by name.
+    """
+    errors = []
+    result = []
+    seen = set()
+    for index, entry in enumerate(_as_list(entries)):
+        if not isinstance(entry, dict):
+            errors.append("egress allowance #%d: must be a mapping, got %r" % (index + 1, entry))
+            continue
+        name = entry.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            errors.append("egress allowance #%d (%r): name must match %s" % (index + 1, name, NAME_RE.pattern))
+            continue
+        label = "egress allowance %s" % name
+        before = len(errors)
+        if name in seen or name in taken:
+            errors.append("%s: name already used by %s" % (label, "a flow" if name in taken else "another allowance"))
+        seen.add(name)
+        unknown = sorted(set(entry) - EGRESS_KEYS)
+        if unknown:
+            errors.append("%s: unknown keys %s (allowed: %s)" % (label, unknown, sorted(EGRESS_KEYS)))
+        proto = entry.get("proto", "tcp")
+        if proto not in PROTOCOLS:
+            errors.append("%s: proto %r must be one of %s" % (label, proto, list(PROTOCOLS)))
+        ports = parse_ports(label, entry.get("ports"), ports_map or {}, errors)
+        nets = []
+        targets = _as_list(entry.get("to"))
+        if not targets:
+            errors.append("%s: to must list at least one address or CIDR" % label)
+        for target in targets:
+            net, problem = parse_cidr(target)
+            if problem:
+                errors.append("%s: %s" % (label, problem))
+            else:
+                nets.append(net)
+        if len(errors) > before:
+            continue
+        result.append({
+            "name": name, "description": str(entry.get("description", "") or ""), "proto": proto, "ports": ports,
+            "v4": [str(n) for n in netaddr.cidr_merge([n for n in nets if n.version == 4])],
+            "v6": [str(n) for n in netaddr.cidr_merge([n for n in nets if n.version == 6])],
+        })
+    if errors:
+        raise FlowPolicyError(errors)
+    result.sort(key=lambda f: f["name"])
+    return result
+
+
+def public_ruleset(ruleset):
+    """A compiled ruleset without the compiler's private caches (for output to Ansible)."""
+    out = {"flows": [dict((k, v) for k, v in f.items() if not k.startswith("_")) for f in ruleset["flows"]]}
+    if "egress" in ruleset:
+        out["egress"] = [dict(f) for f in ruleset["egress"]]
+    return out
 
 
 def validate_policy(hosts, segments, flows, **options):
@@ -506,14 +611,15 @@ def validate_policy(hosts, segments, flows, **options):
 def compile_policy(hosts, segments, flows, **options):
     """Validate and compile; raises FlowPolicyError naming every bad flow."""
     only_hosts = options.pop("only_hosts", None)
-    return Policy(hosts, segments, flows, **options).compile(only_hosts=only_hosts)
+    egress = options.pop("egress", None)
+    return Policy(hosts, segments, flows, **options).compile(only_hosts=only_hosts, egress=egress)
 
 
 # --------------------------------------------------------------------------- render
 
 
-def _set_name(flow_name, version):
-    return "f_%s_v%d" % (flow_name.replace("-", "_"), version)
+def _set_name(flow_name, version, prefix="f"):
+    return "%s_%s_v%d" % (prefix, flow_name.replace("-", "_"), version)
 
 
 def _element(cidr):
@@ -542,6 +648,7 @@ def render_nftables(ruleset, table=DEFAULT_TABLE, icmp_echo=True, log_drops=Fals
     other tools) stay untouched.
     """
     flows = ruleset.get("flows", [])
+    egress = ruleset.get("egress")
     out = ["#!/usr/sbin/nft -f",
            "# Managed by Ansible (sovereign.datacenter.firewall) from the platform flow policy.",
            "# Do not edit: changes are overwritten. Flows: %d" % len(flows)]
@@ -555,6 +662,13 @@ def render_nftables(ruleset, table=DEFAULT_TABLE, icmp_echo=True, log_drops=Fals
                 continue
             out.append("\tset %s { type ipv%d_addr; flags interval; elements = { %s } }"
                        % (_set_name(flow["name"], version), version, ", ".join(_element(c) for c in cidrs)))
+    for flow in egress or []:
+        for version in (4, 6):
+            cidrs = flow["v%d" % version]
+            if cidrs:
+                out.append("\tset %s { type ipv%d_addr; flags interval; elements = { %s } }"
+                           % (_set_name(flow["name"], version, "e"), version,
+                              ", ".join(_element(c) for c in cidrs)))
     out += [
         "\tchain input {",
         "\t\ttype filter hook input priority filter; policy drop;",
@@ -579,7 +693,34 @@ def render_nftables(ruleset, table=DEFAULT_TABLE, icmp_echo=True, log_drops=Fals
             out.append("\t\t# flow %s: no source addresses in this inventory" % flow["name"])
     if log_drops:
         out.append('\t\tlimit rate 5/minute burst 10 packets log prefix "sovereign-drop: " level info')
-    out += ["\t}", "}", ""]
+    out.append("\t}")
+    if egress is not None:
+        out += [
+            "\tchain output {",
+            "\t\ttype filter hook output priority filter; policy drop;",
+            '\t\toifname "lo" accept',
+            "\t\tct state established,related accept",
+            "\t\tct state invalid drop",
+            "\t\ticmp type { %s } accept"
+            % ", ".join(ICMP_V4_TYPES + (("echo-request",) if icmp_echo else ())),
+            "\t\ticmpv6 type { %s } accept"
+            % ", ".join(ICMP_V6_TYPES + ("nd-router-solicit",) + (("echo-request",) if icmp_echo else ())),
+        ]
+        for flow in egress:
+            ports = _ports_expr(flow["ports"])
+            comment = _quote("egress %s%s" % (flow["name"], (": " + flow["description"]) if flow["description"] else ""))
+            emitted = False
+            for version, family in ((4, "ip"), (6, "ip6")):
+                if flow["v%d" % version]:
+                    out.append("\t\t%s daddr @%s %s dport %s accept comment %s"
+                               % (family, _set_name(flow["name"], version, "e"), flow["proto"], ports, comment))
+                    emitted = True
+            if not emitted:
+                out.append("\t\t# egress %s: no destination addresses in this inventory" % flow["name"])
+        if log_drops:
+            out.append('\t\tlimit rate 5/minute burst 10 packets log prefix "sovereign-egress-drop: " level info')
+        out.append("\t}")
+    out += ["}", ""]
     return "\n".join(out)
 
 
@@ -592,8 +733,8 @@ def audit_plan(rulesets, hosts, sample_ports=(), proto="tcp"):
     For every ordered pair of distinct hosts (source, target): each port some flow allows from the
     source's address to the target is expected to pass (``expect: allow``, with the flow names);
     every port of ``sample_ports`` (plus the neighbours of the ports the target opens) that no flow
-    allows for the pair is expected to be dropped (``expect: deny``). Only ``proto`` flows (TCP by default) are probed.
-    Returns ``{source: [{target, address, port, expect, flows}]}``, sorted.
+    allows for the pair is expected to be dropped (``expect: deny``). Only ``proto`` flows (TCP by default) are probed;
+    call it once per protocol. Returns ``{source: [{target, address, port, proto, expect, flows}]}``, sorted.
     """
     sample = sorted(set(int(p) for p in sample_ports if 1 <= int(p) <= 65535))
     addresses = dict((h, (info or {}).get("platform_address")) for h, info in hosts.items())
@@ -622,7 +763,7 @@ def audit_plan(rulesets, hosts, sample_ports=(), proto="tcp"):
                     for port in sorted(set((low, (low + high) // 2, high))):
                         allowed.setdefault(port, []).append(flow["name"])
             for port in sorted(allowed):
-                probes.append({"target": target, "address": addresses[target], "port": port,
+                probes.append({"target": target, "address": addresses[target], "port": port, "proto": proto,
                                "expect": "allow", "flows": sorted(set(allowed[port]))})
             # the sample, plus the neighbours of every port the target opens to anyone
             neighbours = set(sample)
@@ -631,7 +772,7 @@ def audit_plan(rulesets, hosts, sample_ports=(), proto="tcp"):
                     neighbours.update(p for p in (low - 1, high + 1) if 1 <= p <= 65535)
             for port in sorted(neighbours):
                 if not _port_allowed(rulesets[target], src_int, port, proto, spans):
-                    probes.append({"target": target, "address": addresses[target], "port": port,
+                    probes.append({"target": target, "address": addresses[target], "port": port, "proto": proto,
                                    "expect": "deny", "flows": []})
         plan[source] = probes
     return plan
@@ -649,3 +790,169 @@ def _port_allowed(ruleset, src_int, port, proto, spans):
         if any(first <= src_int <= last for first, last in spans[key]):
             return True
     return False
+
+
+# --------------------------------------------------------------------------- ufw
+
+UFW_CHAINS = (
+    "user-input", "user-output", "user-forward",
+    "before-logging-input", "before-logging-output", "before-logging-forward",
+    "user-logging-input", "user-logging-output", "user-logging-forward",
+    "after-logging-input", "after-logging-output", "after-logging-forward",
+    "logging-deny", "logging-allow", "user-limit", "user-limit-accept",
+)
+UFW_MULTIPORT_MAX = 15  # iptables multiport: at most 15 ports, a range counts as two
+
+
+def _ufw_port_groups(ports):
+    """Split merged ranges into iptables multiport groups; each ``(tuple_text, match)``."""
+    groups = []
+    current = []
+    weight = 0
+    for low, high in ports:
+        cost = 1 if low == high else 2
+        if current and weight + cost > UFW_MULTIPORT_MAX:
+            groups.append(current)
+            current, weight = [], 0
+        current.append((low, high))
+        weight += cost
+    if current:
+        groups.append(current)
+    result = []
+    for group in groups:
+        text = ",".join("%d" % lo if lo == hi else "%d:%d" % (lo, hi) for lo, hi in group)
+        if len(group) == 1 and group[0][0] == group[0][1]:
+            match = "--dport %s" % text
+        else:
+            match = "-m multiport --dports %s" % text
+        result.append((text, match))
+    return result
+
+
+def _hex(text):
+    return "".join("%02x" % b for b in text.encode("utf-8"))
+
+
+def render_ufw(ruleset, version=4, log_drops=False):
+    """Render ``/etc/ufw/user.rules`` (``version=4``) or ``user6.rules`` (``version=6``).
+
+    ufw's own file format, so ``ufw status`` lists the rules with their flow as comment: each
+    rule is preceded by its ``### tuple ###`` line. ufw has no address sets, so a flow becomes
+    one rule per merged CIDR (and per group of at most 15 ports). Outbound rules (egress
+    policy) go to ``ufw-user-output``. Deterministic: flows by name, CIDRs sorted.
+    """
+    prefix = "ufw" if version == 4 else "ufw6"
+    anywhere = "0.0.0.0/0" if version == 4 else "::/0"
+    key = "v%d" % version
+    # exactly the layout ufw itself writes (ufw rewrites the file when it is enabled), so a rerun is a no-op
+    out = ["*filter"]
+    out += [":%s-%s - [0:0]" % (prefix, chain) for chain in UFW_CHAINS]
+    out.append("### RULES ###")
+    for direction, flows in (("in", ruleset.get("flows", [])), ("out", ruleset.get("egress") or [])):
+        for flow in flows:
+            label = "%s %s%s" % ("flow" if direction == "in" else "egress", flow["name"],
+                                 (": " + flow["description"]) if flow["description"] else "")
+            comment = _hex(re.sub(r"[\n\r']", " ", label)[:120])
+            for cidr in flow[key]:
+                addr = _element(cidr)
+                for text, match in _ufw_port_groups(flow["ports"]):
+                    if direction == "in":
+                        out += ["", "### tuple ### allow %s %s %s any %s in comment=%s"
+                                % (flow["proto"], text, anywhere, addr, comment),
+                                "-A %s-user-input -p %s %s -s %s -j ACCEPT" % (prefix, flow["proto"], match, addr)]
+                    else:
+                        out += ["", "### tuple ### allow %s %s %s any %s out comment=%s"
+                                % (flow["proto"], text, addr, anywhere, comment),
+                                "-A %s-user-output -p %s -d %s %s -j ACCEPT" % (prefix, flow["proto"], addr, match)]
+    out += ["", "### END RULES ###", "", "### LOGGING ###"]
+    if log_drops:
+        limit = "-m limit --limit 3/min --limit-burst 10"
+        out += ['-A %s-after-logging-input -j LOG --log-prefix "[UFW BLOCK] " %s' % (prefix, limit),
+                '-A %s-after-logging-forward -j LOG --log-prefix "[UFW BLOCK] " %s' % (prefix, limit)]
+        if ruleset.get("egress") is not None:
+            out.append('-A %s-after-logging-output -j LOG --log-prefix "[UFW BLOCK] " %s' % (prefix, limit))
+        out += ["-I %s-logging-deny -m conntrack --ctstate INVALID -j RETURN %s" % (prefix, limit),
+                '-A %s-logging-deny -j LOG --log-prefix "[UFW BLOCK] " %s' % (prefix, limit),
+                '-A %s-logging-allow -j LOG --log-prefix "[UFW ALLOW] " %s' % (prefix, limit)]
+    else:  # LOGLEVEL=off
+        out += ["-I %s-user-logging-%s -j RETURN" % (prefix, chain) for chain in ("input", "output", "forward")]
+    out += ["### END LOGGING ###", "", "### RATE LIMITING ###"]
+    if log_drops:
+        out.append('-A %s-user-limit -m limit --limit 3/minute -j LOG --log-prefix "[UFW LIMIT BLOCK] "' % prefix)
+    out += ["-A %s-user-limit -j REJECT" % prefix,
+            "-A %s-user-limit-accept -j ACCEPT" % prefix,
+            "### END RATE LIMITING ###", "COMMIT", ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- firewalld
+
+FIREWALLD_ICMP_TYPES = ("destination-unreachable", "time-exceeded", "parameter-problem", "packet-too-big",
+                        "neighbour-solicitation", "neighbour-advertisement", "router-advertisement")
+FIREWALLD_IPSET_PREFIX = "sv_"
+FIREWALLD_IPSET_MAXLEN = 31  # ipset names: at most 31 characters
+
+
+def firewalld_ipset_name(flow_name, version):
+    """``sv_<flow>_<4|6>``, shortened with a stable hash when longer than ipset allows."""
+    import hashlib
+
+    base = FIREWALLD_IPSET_PREFIX + flow_name.replace("-", "_")
+    suffix = "_%d" % version
+    if len(base) + len(suffix) > FIREWALLD_IPSET_MAXLEN:
+        digest = hashlib.sha1(flow_name.encode("utf-8")).hexdigest()[:6]
+        base = base[:FIREWALLD_IPSET_MAXLEN - len(suffix) - 7] + "_" + digest
+    return base + suffix
+
+
+def _xml(text):
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))[:200]
+
+
+def render_firewalld(ruleset, zone="sovereign", icmp_echo=True):
+    """Render one host's ruleset as firewalld permanent configuration.
+
+    Returns ``{relative path under /etc/firewalld: XML}``: the zone ``zones/<zone>.xml``
+    (target DROP: default deny; firewalld itself accepts loopback and established/related and
+    drops invalid packets) with one rich rule per flow, address family and port range, matching
+    an ipset ``ipsets/sv_<flow>_<4|6>.xml`` (``hash:net``) that holds the flow's merged CIDRs.
+    """
+    flows = ruleset.get("flows", [])
+    files = {}
+    rules = ['  <rule><icmp-type name="%s"/><accept/></rule>' % name
+             for name in FIREWALLD_ICMP_TYPES + (("echo-request",) if icmp_echo else ())]
+    for flow in flows:
+        label = "flow %s%s" % (flow["name"], (": " + flow["description"]) if flow["description"] else "")
+        emitted = False
+        for version, family in ((4, "ipv4"), (6, "ipv6")):
+            cidrs = flow["v%d" % version]
+            if not cidrs:
+                continue
+            emitted = True
+            ipset = firewalld_ipset_name(flow["name"], version)
+            lines = ['<?xml version="1.0" encoding="utf-8"?>',
+                     "<!-- Managed by Ansible (sovereign.datacenter.firewall). Do not edit. -->",
+                     '<ipset type="hash:net">',
+                     "  <short>%s</short>" % _xml(flow["name"]),
+                     "  <description>%s</description>" % _xml(label)]
+            if version == 6:
+                lines.append('  <option name="family" value="inet6"/>')
+            lines += ["  <entry>%s</entry>" % _element(c) for c in cidrs]
+            lines += ["</ipset>", ""]
+            files["ipsets/%s.xml" % ipset] = "\n".join(lines)
+            rules.append("  <!-- %s -->" % _xml(label).replace("--", "- -"))
+            for low, high in flow["ports"]:
+                port = "%d" % low if low == high else "%d-%d" % (low, high)
+                rules.append('  <rule family="%s"><source ipset="%s"/><port port="%s" protocol="%s"/><accept/></rule>'
+                             % (family, ipset, port, flow["proto"]))
+        if not emitted:
+            rules.append("  <!-- flow %s: no source addresses in this inventory -->" % _xml(flow["name"]))
+    zone_xml = ['<?xml version="1.0" encoding="utf-8"?>',
+                "<!-- Managed by Ansible (sovereign.datacenter.firewall) from the platform flow policy. Do not edit. -->",
+                '<zone target="DROP">',
+                "  <short>%s</short>" % _xml(zone),
+                "  <description>Default deny; %d flow(s) of the platform flow policy.</description>" % len(flows)]
+    zone_xml += rules + ["</zone>", ""]
+    files["zones/%s.xml" % zone] = "\n".join(zone_xml)
+    return files

@@ -32,6 +32,13 @@ def test_every_declared_flow_connects_and_no_sampled_port_is_open(audit):
     assert int(audit["failed"]) == 0
 
 
+def test_sampled_udp_ports_are_dropped(audit):
+    # the lab policy has no UDP flow: every sampled UDP port (DNS, NTP, SNMP, syslog, ...) stays silent
+    assert int(audit["udp_probes"]) > 0
+    for source, target in (("app1", "pg1"), ("lb1", "app1"), ("pg1", "bastion1")):
+        assert {53, 123, 161, 514} <= set(_pair(audit, source, target)["udp_denied_ok"]), (source, target)
+
+
 def test_dc2_data_accepts_replication_only_from_dc1_data(audit):
     assert 5432 in _pair(audit, "pg1", "pg3")["allowed_ok"]
     assert 5432 in _pair(audit, "pg2", "pg3")["allowed_ok"]

@@ -1,13 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: sovereign.datacenter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run on one audit source host: TCP-probe every target/port of the plan given as JSON (argv[1]).
+"""Run on one audit source host: probe every target/port of the plan given as JSON (argv[1]).
 
-Each probe ends as
+TCP probes connect; each ends as
   open      - connected (a service listens and the firewall let it through)
   closed    - the target answered with a reset: the firewall let it through, nothing listens
   filtered  - no answer before the timeout: dropped (the policy's default drop)
   error     - anything else (unreachable, ...)
+UDP probes send one datagram and wait for any answer:
+  open      - a service answered
+  closed    - ICMP port unreachable came back: the firewall let it through, nothing listens
+  filtered  - no answer: dropped (or a silent service; an allowed port is retried once, since
+              the kernel rate-limits ICMP port-unreachable answers)
 A probe passes when expect=allow ends open/closed and expect=deny ends filtered/error.
 Prints one JSON document. Probes run in parallel threads, so dropped ports cost one timeout per wave.
 """
@@ -19,10 +24,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 
-def probe(item, timeout, source):
+def _tcp(item, timeout):
     sock = socket.socket(socket.AF_INET6 if ":" in item["address"] else socket.AF_INET, socket.SOCK_STREAM)
     sock.settimeout(timeout)
-    start = time.monotonic()
     try:
         code = sock.connect_ex((item["address"], int(item["port"])))
     except socket.timeout:
@@ -32,13 +36,38 @@ def probe(item, timeout, source):
     finally:
         sock.close()
     if code == 0:
-        state = "open"
-    elif code == errno.ECONNREFUSED:
-        state = "closed"
-    elif code in (errno.ETIMEDOUT, errno.EAGAIN, errno.EINPROGRESS):
-        state = "filtered"
-    else:
-        state = "error"
+        return "open"
+    if code == errno.ECONNREFUSED:
+        return "closed"
+    if code in (errno.ETIMEDOUT, errno.EAGAIN, errno.EINPROGRESS):
+        return "filtered"
+    return "error"
+
+
+def _udp(item, timeout):
+    sock = socket.socket(socket.AF_INET6 if ":" in item["address"] else socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect((item["address"], int(item["port"])))
+        sock.send(b"sovereign-firewall-audit\n")
+        sock.recv(2048)
+        return "open"
+    except socket.timeout:
+        return "filtered"
+    except ConnectionRefusedError:
+        return "closed"
+    except OSError:
+        return "error"
+    finally:
+        sock.close()
+
+
+def probe(item, timeout, source):
+    start = time.monotonic()
+    udp = item.get("proto", "tcp") == "udp"
+    state = (_udp if udp else _tcp)(item, timeout)
+    if udp and state == "filtered" and item["expect"] == "allow":
+        state = _udp(item, timeout)
     ok = state in ("open", "closed") if item["expect"] == "allow" else state in ("filtered", "error")
     result = dict(item)
     result.update(source=source, state=state, ok=ok, ms=int((time.monotonic() - start) * 1000))

@@ -1,0 +1,267 @@
+"""Behaviour of the firewall role's ufw and firewalld backends with real traffic.
+
+Shared by the Molecule scenarios firewall_ufw and firewall_firewalld (FIREWALL_BACKEND, FIREWALL_PREFIX,
+FIREWALL_NET come from the scenario's verifier env). Every host runs TCP listeners on 22, 80, 443, 3306,
+5432, 6379, 8000, 8432, 9100 and UDP echo listeners on 53, 123, 161, 514 (prepare.yml), so a probe ends
+`open` when the firewall lets it through and `filtered` (no answer) when the policy drops it.
+"""
+import json
+import os
+import subprocess
+import time
+import warnings
+
+import pytest
+
+BACKEND = os.environ.get("FIREWALL_BACKEND", "ufw")
+PREFIX = os.environ.get("FIREWALL_PREFIX", "fwu")
+NET = os.environ.get("FIREWALL_NET", "10.246")
+MGMT, APP, DB = PREFIX + "-mgmt", PREFIX + "-app", PREFIX + "-db"
+ADDR = {MGMT: NET + ".50.10", APP: NET + ".10.11", DB: NET + ".20.11"}
+EGRESS = BACKEND == "ufw"  # the ufw scenario gives the data host an egress policy
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.dirname(HERE)
+REPO = os.path.dirname(os.path.dirname(SHARED))
+CONVERGE = os.path.join(SHARED, "converge.yml")
+
+PROBE = (
+    "import socket,sys,errno\n"
+    "udp=sys.argv[3]=='udp'\n"
+    "s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM); s.settimeout(%s)\n"
+    "try:\n"
+    "    if udp:\n"
+    "        s.connect((sys.argv[1],int(sys.argv[2]))); s.send(b'x'); s.recv(100); c=0\n"
+    "    else:\n"
+    "        c=s.connect_ex((sys.argv[1],int(sys.argv[2])))\n"
+    "except socket.timeout:\n    c=errno.ETIMEDOUT\n"
+    "except ConnectionRefusedError:\n    c=errno.ECONNREFUSED\n"
+    "except OSError:\n    c=-1\n"  # EPERM: dropped by the sender's own egress policy
+    "print({0:'open',errno.ECONNREFUSED:'closed'}.get(c,'filtered'))\n"
+)
+
+
+def probe(hosts, src, dst, port, proto="tcp", timeout=1.5):
+    address = dst if dst[0].isdigit() else ADDR[dst]
+    out = hosts[src].check_output("python3 -c %s %s %s %s", PROBE % timeout, address, str(port), proto)
+    return out.strip()
+
+
+def ansible(args, check=False):
+    eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_CONFIG", os.path.join(eph, "ansible.cfg"))
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".ansible", "collections"))
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
+    cmd = ["ansible-playbook", "-i", os.path.join(eph, "inventory")] + args
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+    if check:
+        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    return res
+
+
+def live(host):
+    """The backend's own view of its live rules."""
+    if BACKEND == "ufw":
+        return host.check_output("ufw status verbose; iptables -S ufw-user-input; iptables -S ufw-user-output")
+    return host.check_output("firewall-cmd --get-default-zone; firewall-cmd --zone=sovereign --list-all; "
+                             "firewall-cmd --get-ipsets")
+
+
+def config_digest(host):
+    paths = "/etc/ufw /etc/default/ufw" if BACKEND == "ufw" else "/etc/firewalld"
+    return host.check_output("find %s -type f | sort | xargs sha256sum" % paths)
+
+
+# Declared flows get through, everything else is dropped. (source, target, port, proto, expected)
+MATRIX = [
+    (APP, DB, 5432, "tcp", "open"),        # app_to_postgresql
+    (MGMT, DB, 5432, "tcp", "filtered"),   # nobody declared management -> postgresql
+    (APP, DB, 6379, "tcp", "filtered"),    # undeclared ports, services listening
+    (APP, DB, 3306, "tcp", "filtered"),
+    (APP, DB, 80, "tcp", "filtered"),
+    (APP, DB, 443, "tcp", "filtered"),
+    (MGMT, DB, 22, "tcp", "open"),         # management_ssh
+    (MGMT, APP, 22, "tcp", "open"),
+    (APP, DB, 22, "tcp", "filtered"),      # SSH only from the management segment
+    (DB, APP, 22, "tcp", "filtered"),
+    (DB, MGMT, 22, "tcp", "filtered"),
+    (APP, MGMT, 22, "tcp", "filtered"),
+    (MGMT, APP, 9100, "tcp", "open"),      # monitoring_node_exporter
+    (DB, APP, 9100, "tcp", "filtered"),
+    (MGMT, APP, 8000, "tcp", "open"),      # dmz_to_app, widened to management by the contributed layer
+    (DB, APP, 8000, "tcp", "filtered"),
+    (APP, MGMT, 53, "udp", "open"),        # dns (UDP)
+    (DB, MGMT, 53, "udp", "open"),         # ... from every host; the data host originates it (egress)
+    (APP, MGMT, 514, "udp", "open"),       # syslog_udp from the app tier only
+    (DB, MGMT, 514, "udp", "filtered"),
+    (APP, MGMT, 161, "udp", "filtered"),   # undeclared UDP, service listening
+    (MGMT, DB, 53, "udp", "filtered"),
+    (DB, MGMT, 8432, "tcp", "open"),       # backup_repository: data -> bastion
+    (APP, MGMT, 8432, "tcp", "filtered"),
+]
+
+
+@pytest.mark.parametrize("src,dst,port,proto,expected", MATRIX)
+def test_declared_flows_pass_and_undeclared_ports_are_dropped(hosts, src, dst, port, proto, expected):
+    assert probe(hosts, src, dst, port, proto) == expected
+
+
+def test_loopback_passes(hosts):
+    assert probe(hosts, DB, "127.0.0.1", 6379) == "open"
+
+
+def test_backend_shows_one_rule_per_flow_with_its_comment(hosts):
+    text = live(hosts[DB])
+    if BACKEND == "ufw":
+        assert "Status: active" in text
+        assert "Default: deny (incoming)" in text
+        assert "5432/tcp                   ALLOW IN    %s.10.0/24" % NET in text
+        assert "# flow app_to_postgresql: app tier to PostgreSQL" in text
+        assert "-A ufw-user-input -p tcp -m multiport --dports" not in text  # single ports stay single
+        assert "replication_dc2" not in text
+    else:
+        lines = text.splitlines()
+        assert lines[0] == "sovereign"  # the role's zone is the default zone
+        assert "target: DROP" in text
+        assert 'rule family="ipv4" source ipset="sv_app_to_postgresql_4" port port="5432" protocol="tcp" accept' in text
+        assert "sv_replication_dc2" not in text
+        ipset = hosts[DB].check_output("firewall-cmd --info-ipset=sv_app_to_postgresql_4")
+        assert "%s.10.0/24" % NET in ipset.split("entries:")[1]
+
+
+def test_other_backends_are_off(hosts):
+    host = hosts[DB]
+    assert host.run("nft list table inet sovereign").rc != 0
+    if BACKEND == "ufw":
+        assert host.service("ufw").is_enabled
+        assert not host.service("firewalld").is_running
+    else:
+        assert host.service("firewalld").is_enabled and host.service("firewalld").is_running
+        assert host.run("ufw status").rc != 0 or "inactive" in host.run("ufw status").stdout
+
+
+def test_no_rollback_left_armed(hosts):
+    for host in hosts.values():
+        assert host.run("systemctl is-active --quiet sovereign-firewall-rollback.timer").rc != 0
+
+
+@pytest.mark.skipif(not EGRESS, reason="the egress policy is implemented for nftables and ufw, not firewalld")
+def test_data_host_egress_is_default_deny(hosts):
+    db, mgmt = hosts[DB], hosts[MGMT]
+    assert "deny (incoming), deny (outgoing)" in db.check_output("ufw status verbose")
+    # Open 6379 on the bastion by hand for everybody: the app host gets in, the data host may not leave.
+    mgmt.check_output("iptables -I ufw-user-input -p tcp --dport 6379 -j ACCEPT")
+    try:
+        assert probe(hosts, APP, MGMT, 6379) == "open"
+        assert probe(hosts, DB, MGMT, 6379) == "filtered"
+        assert probe(hosts, DB, APP, 8000) == "filtered"
+    finally:
+        mgmt.check_output("iptables -D ufw-user-input -p tcp --dport 6379 -j ACCEPT")
+    # what the data host originates, and its declared allowance (NTP), are in its outbound rules
+    out = db.check_output("ufw status verbose")
+    assert any(line.startswith("%s 8432/tcp" % ADDR[MGMT]) and "ALLOW OUT" in line for line in out.splitlines()), out
+    assert "# egress ntp: time from the bastion" in out
+    assert "# egress backup_repository" in out
+    assert probe(hosts, DB, MGMT, 8432) == "open"
+
+
+def test_check_diff_names_the_changed_rule_and_applies_nothing(hosts, tmp_path):
+    db = hosts[DB]
+    before_cfg, before_live = config_digest(db), live(db)
+    extra = tmp_path / "change.json"
+    extra.write_text(json.dumps({"platform_flows_zz_change": [{"name": "app_to_postgresql", "ports": [5432, 5434]}]}))
+    res = ansible([CONVERGE, "--check", "--diff", "--limit", DB, "-e", "@%s" % extra], check=True)
+    if BACKEND == "ufw":
+        assert "+-A ufw-user-input -p tcp -m multiport --dports 5432,5434 -s %s.10.0/24 -j ACCEPT" % NET in res.stdout
+        assert "--dport 5432 -s %s.10.0/24 -j ACCEPT" % NET in res.stdout  # the old rule, removed
+    else:
+        assert ('+  <rule family="ipv4"><source ipset="sv_app_to_postgresql_4"/><port port="5434" '
+                'protocol="tcp"/><accept/></rule>') in res.stdout
+    assert "changed=1" in res.stdout
+    assert config_digest(db) == before_cfg
+    assert live(db) == before_live
+    assert probe(hosts, APP, DB, 5432) == "open"
+
+
+def test_drift_is_shown_by_check_and_repaired_by_converge(hosts):
+    db = hosts[DB]
+    if BACKEND == "ufw":
+        db.check_output("iptables -I ufw-user-input -p tcp --dport 6379 -j ACCEPT")
+    else:
+        db.check_output("firewall-cmd --zone=sovereign --add-port=6379/tcp")
+    assert probe(hosts, APP, DB, 6379) == "open"
+    res = ansible([CONVERGE, "--check", "--diff", "--limit", DB], check=True)
+    assert "changed outside this module" in res.stdout and "6379" in res.stdout
+    assert probe(hosts, APP, DB, 6379) == "open"  # check mode changed nothing
+    ansible([CONVERGE, "--limit", DB], check=True)
+    assert probe(hosts, APP, DB, 6379) == "filtered"
+
+
+def test_unconfirmed_change_rolls_back_by_itself(hosts, tmp_path):
+    db = hosts[DB]
+    before_cfg = config_digest(db)
+    if BACKEND == "ufw":
+        module = """
+      sovereign.datacenter.firewall_files:
+        name: ufw
+        files:
+          - {path: /etc/ufw/user.rules, content: "{{ cut['user.rules'] }}", mode: "0640"}
+          - {path: /etc/ufw/user6.rules, content: "{{ cut['user6.rules'] }}", mode: "0640"}
+        reload: [[ufw, reload]]
+        state_commands: [[iptables, -S, ufw-user-input]]
+        rollback_timeout: 30
+      vars:
+        cut: "{{ {'flows': []} | sovereign.datacenter.ufw_render }}"
+"""
+    else:
+        module = """
+      sovereign.datacenter.firewall_files:
+        name: firewalld
+        files:
+          - {path: /etc/firewalld/zones/sovereign.xml, content: "{{ cut['zones/sovereign.xml'] }}"}
+        purge: ["/etc/firewalld/ipsets/sv_*.xml"]
+        reload: [[firewall-cmd, --reload]]
+        state_commands: [[firewall-cmd, --get-default-zone], [firewall-cmd, --zone=sovereign, --list-all]]
+        rollback_timeout: 30
+      vars:
+        cut: "{{ {'flows': []} | sovereign.datacenter.firewalld_render }}"
+"""
+    playbook = tmp_path / "lockout.yml"
+    playbook.write_text("""
+- hosts: %s
+  gather_facts: false
+  tasks:
+    - name: A configuration that cuts every flow, applied without confirming it
+%s""" % (DB, module))
+    ansible([str(playbook)], check=True)
+    applied_at = time.monotonic()
+    assert probe(hosts, APP, DB, 5432) == "filtered"
+    assert db.run("systemctl is-active --quiet sovereign-firewall-rollback.timer").rc == 0
+    while time.monotonic() - applied_at < 120 and probe(hosts, APP, DB, 5432) != "open":
+        time.sleep(1)
+    restored_after = time.monotonic() - applied_at
+    assert probe(hosts, APP, DB, 5432) == "open"
+    assert restored_after < 90, restored_after  # 30 s + the firewall's reload (slow on a loaded machine)
+    assert config_digest(db) == before_cfg
+    warnings.warn("%s: rollback restored the previous configuration %.1f s after the unconfirmed change "
+                  "(rollback_timeout 30 s)" % (BACKEND, restored_after))
+
+
+def test_audit_playbook_proves_the_policy(hosts):
+    report = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "firewall_audit.json")
+    ansible([os.path.join(REPO, "playbooks", "firewall_audit.yml"), "-e", "firewall_audit_report=%s" % report],
+            check=True)
+    with open(report) as handle:
+        data = json.load(handle)
+    assert data["failed"] == 0, data
+    pair = "%s -> %s"
+    assert 5432 in data["pairs"][pair % (APP, DB)]["allowed_ok"]
+    assert 5432 in data["pairs"][pair % (MGMT, DB)]["denied_ok"]
+    assert 22 in data["pairs"][pair % (APP, DB)]["denied_ok"]
+    assert 53 in data["pairs"][pair % (APP, MGMT)]["udp_allowed_ok"]
+    assert 161 in data["pairs"][pair % (APP, MGMT)]["udp_denied_ok"]
+    assert int(data["udp_probes"]) > 0
+    assert len(data["pairs"]) == 6
+    warnings.warn("%s: audit ran %s probes (%s UDP), all as the policy says"
+                  % (BACKEND, data["probes"], data["udp_probes"]))
