@@ -180,3 +180,21 @@ def test_audit_playbook_proves_the_policy(hosts):
     assert 5432 in data["pairs"]["fw-mgmt -> fw-db"]["denied_ok"]
     assert 22 in data["pairs"]["fw-app -> fw-db"]["denied_ok"]
     assert len(data["pairs"]) == 6
+
+
+def test_data_host_egress_is_default_deny(hosts):
+    db, mgmt = hosts["fw-db"], hosts["fw-mgmt"]
+    table = live(db)
+    assert "type filter hook output priority filter; policy drop;" in table
+    assert 'comment "egress ntp: time from the bastion"' in table
+    # open 6379 on the bastion by hand for everybody: the app host gets in, the data host may not leave
+    mgmt.check_output("nft insert rule inet sovereign input tcp dport 6379 accept")
+    try:
+        assert probe(hosts, "fw-app", "fw-mgmt", 6379) == "open"
+        assert probe(hosts, "fw-db", "fw-mgmt", 6379) == "filtered"
+    finally:
+        handle = [line.split("# handle ")[1] for line in mgmt.check_output("nft -a list chain inet sovereign input")
+                  .splitlines() if "tcp dport 6379 accept" in line][0]
+        mgmt.check_output("nft delete rule inet sovereign input handle %s" % handle)
+    # replies to what others may open on the data host still leave it (established)
+    assert probe(hosts, "fw-app", "fw-db", 5432) == "open"
