@@ -153,6 +153,7 @@ def test_crafted_request_raises_an_ids_alert_found_in_the_security_store(hosts, 
     assert event["event_type"] == "alert" and event["alert"]["signature_id"] == 9000001
     # The counter the IdsAlertRateHigh rule reads, through node_exporter's textfile collector
     # (Suricata publishes its counters every stats interval, 8 s by default).
+
     def counted():
         sensor.check_output("systemctl start sovereign-suricata-metrics.service")
         prom = sensor.file("/var/lib/prometheus/node-exporter/suricata.prom").content_string
