@@ -51,7 +51,10 @@ def lab(lab_up):
     listing = inventory()
     hostvars = listing["_meta"]["hostvars"]
     return {"hosts": set(hostvars), "address": {h: hv["platform_address"] for h, hv in hostvars.items()},
-            "postgresql": group_members(listing, "postgresql")}
+            "postgresql": group_members(listing, "postgresql"),
+            "async_standbys": sorted(h for h in group_members(listing, "postgresql")
+                                     if hostvars[h].get("postgresql_role") == "standby"
+                                     and not hostvars[h].get("postgresql_synchronous"))}
 
 
 def _api(lab, path):
@@ -185,3 +188,40 @@ def test_stopped_node_exporter_fires_target_down_delivered_to_the_lab_webhook(la
         out.write("%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), message))
     # Leave the lab as converged: the exporter is back and scraped again.
     assert _wait(lambda: _query(lab, 'up{job="node",instance="%s"} == 1' % VICTIM), 60), "node_exporter not back"
+
+
+def _psql(host, sql):
+    return Lab.exec(host, "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-c", sql).stdout.strip()
+
+
+def test_forced_replication_lag_fires_the_rpo_alert(lab):
+    """Replay paused on the DC2 standby while the primary writes: the lag series grows past the
+    lab's RPO threshold and PostgresqlReplicationLagAboveRpo fires for that standby only."""
+    standbys = [h for h in lab["async_standbys"]
+                if Lab.exec(h, "test", "-d", "/etc/postgresql", check=False).returncode == 0]
+    if not standbys:
+        pytest.skip("no PostgreSQL standby is managed in the lab")
+    standby = standbys[0]
+    primary = next(h for h in sorted(lab["postgresql"])
+                   if Lab.exec(h, "test", "-d", "/etc/postgresql", check=False).returncode == 0
+                   and _psql(h, "select pg_is_in_recovery()") == "f")
+    assert _wait(lambda: _query(lab, 'pg_replication_lag{instance="%s"} == 0' % standby), 60), \
+        "the standby is not caught up before the test"
+    query = 'ALERTS{alertname="PostgresqlReplicationLagAboveRpo",alertstate="firing"}'
+    t0 = time.time()
+    _psql(standby, "select pg_wal_replay_pause()")
+    try:
+        _psql(primary, "create table if not exists lab_lag_probe (at timestamptz); insert into lab_lag_probe values (now())")
+        firing = _wait(lambda: _query(lab, query), 180, step=2)
+        elapsed = time.time() - t0
+    finally:
+        _psql(standby, "select pg_wal_replay_resume()")
+    assert firing, _query(lab, 'pg_replication_lag')
+    assert {a["metric"]["instance"] for a in firing} == {standby}
+    assert firing[0]["metric"]["severity"] == "critical"
+    message = "replication replay paused on %s -> PostgresqlReplicationLagAboveRpo firing: %.1f s" % (standby, elapsed)
+    print(message)
+    with open(TIMINGS, "a", encoding="utf-8") as out:
+        out.write("%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), message))
+    # Replay resumed: the standby catches up and the lag series returns to 0.
+    assert _wait(lambda: _query(lab, 'pg_replication_lag{instance="%s"} == 0' % standby), 120), "lag did not recover"
