@@ -6,7 +6,6 @@ That a configuration promtool rejects never replaces the running one is proven b
 scenario `monitoring` (tests/test_monitoring.py there)."""
 import json
 import os
-import subprocess
 import time
 from urllib.parse import quote
 
