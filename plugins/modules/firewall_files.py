@@ -174,49 +174,19 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-
-ROLLBACK_UNIT = "sovereign-firewall-rollback"
-
-
-def _read(path):
-    try:
-        with open(path, "r") as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
+from ansible_collections.sovereign.datacenter.plugins.module_utils._firewall_apply import (
+    ROLLBACK_UNIT, FirewallHost, read_text as _read, write_atomic as _write)
 
 
-def _write(path, text, mode):
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-class Files(object):
+class Files(FirewallHost):
     def __init__(self, module):
-        self.module = module
+        super(Files, self).__init__(module)
         self.params = module.params
         self.state_dir = self.params["state_dir"]
         self.state_file = os.path.join(self.state_dir, "%s.state" % self.params["name"])
         self.rollback_dir = os.path.join(self.state_dir, "rollback-files")
         self.rollback_script = os.path.join(self.state_dir, "rollback.sh")
         self.rolled_back = os.path.join(self.state_dir, "rollback.done")
-
-    def run(self, argv, check_rc=True):
-        rc, out, err = self.module.run_command(argv)
-        if check_rc and rc != 0:
-            self.module.fail_json(msg="%s failed: %s" % (" ".join(argv), (err or out).strip()), rc=rc)
-        return rc, out, err
 
     def live_state(self):
         """The output of state_commands; a missing command is part of the state, not an error."""
@@ -268,27 +238,9 @@ class Files(object):
             shutil.rmtree(tmp, ignore_errors=True)
 
     # ---------------------------------------------------------------- rollback timer
-    def timer_active(self):
-        if not self.module.get_bin_path("systemctl"):
-            return False
-        rc, _out, _err = self.run(["systemctl", "is-active", "--quiet", ROLLBACK_UNIT + ".timer"], check_rc=False)
-        return rc == 0
-
-    def disarm(self):
-        if not self.module.get_bin_path("systemctl"):
-            return False
-        was_active = self.timer_active()
-        if was_active:
-            self.run(["systemctl", "stop", ROLLBACK_UNIT + ".timer"], check_rc=False)
-        self.run(["systemctl", "reset-failed", ROLLBACK_UNIT + ".timer", ROLLBACK_UNIT + ".service"], check_rc=False)
-        return was_active
-
     def arm(self, previous, timeout):
         """previous: {path: old content or None}; restores them and reloads after ``timeout`` seconds."""
-        systemd_run = self.module.get_bin_path("systemd-run")
-        if not systemd_run or not os.path.isdir("/run/systemd/system"):
-            self.module.fail_json(msg="rollback_timeout needs systemd (systemd-run) on the host; "
-                                      "set rollback_timeout: 0 to apply without a rollback")
+        systemd_run = self.systemd_run()
         if os.path.isdir(self.rollback_dir):
             shutil.rmtree(self.rollback_dir)
         os.makedirs(self.rollback_dir, 0o700)
@@ -310,10 +262,7 @@ class Files(object):
         if os.path.exists(self.rolled_back):
             os.unlink(self.rolled_back)
         _write(self.rollback_script, "\n".join(lines) + "\n", 0o700)
-        self.disarm()
-        self.run([systemd_run, "--unit=%s" % ROLLBACK_UNIT, "--on-active=%ds" % timeout,
-                  "--timer-property=AccuracySec=1s", "--description=Restore the previous firewall configuration",
-                  "/bin/sh", self.rollback_script])
+        self.start_rollback(systemd_run, self.rollback_script, timeout, "Restore the previous firewall configuration")
 
 
 def main():

@@ -119,35 +119,13 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
-
-ROLLBACK_UNIT = "sovereign-firewall-rollback"
-
-
-def _read(path):
-    try:
-        with open(path, "r") as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
+from ansible_collections.sovereign.datacenter.plugins.module_utils._firewall_apply import (
+    ROLLBACK_UNIT, FirewallHost, read_text as _read, write_atomic as _write)
 
 
-def _write(path, text, mode=0o600):
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-class Ruleset(object):
+class Ruleset(FirewallHost):
     def __init__(self, module):
-        self.module = module
+        super(Ruleset, self).__init__(module)
         params = module.params
         self.nft = params["nft_binary"]
         self.table = params["table"]
@@ -157,12 +135,6 @@ class Ruleset(object):
         self.rollback_nft = os.path.join(self.state_dir, "rollback.nft")
         self.rollback_file = os.path.join(self.state_dir, "rollback.file")
         self.rollback_script = os.path.join(self.state_dir, "rollback.sh")
-
-    def run(self, args, check_rc=True, data=None):
-        rc, out, err = self.module.run_command(args, data=data)
-        if check_rc and rc != 0:
-            self.module.fail_json(msg="%s failed: %s" % (" ".join(args), (err or out).strip()), rc=rc)
-        return rc, out, err
 
     def live(self):
         """The live table as nft lists it, or None when it does not exist."""
@@ -186,26 +158,8 @@ class Ruleset(object):
         return tmp
 
     # ---------------------------------------------------------------- rollback timer
-    def timer_active(self):
-        if not self.module.get_bin_path("systemctl"):
-            return False
-        rc, _out, _err = self.run(["systemctl", "is-active", "--quiet", ROLLBACK_UNIT + ".timer"], check_rc=False)
-        return rc == 0
-
-    def disarm(self):
-        if not self.module.get_bin_path("systemctl"):
-            return False
-        was_active = self.timer_active()
-        if was_active:
-            self.run(["systemctl", "stop", ROLLBACK_UNIT + ".timer"], check_rc=False)
-        self.run(["systemctl", "reset-failed", ROLLBACK_UNIT + ".timer", ROLLBACK_UNIT + ".service"], check_rc=False)
-        return was_active
-
     def arm(self, previous_live, previous_file, timeout):
-        systemd_run = self.module.get_bin_path("systemd-run")
-        if not systemd_run or not os.path.isdir("/run/systemd/system"):
-            self.module.fail_json(msg="rollback_timeout needs systemd (systemd-run) on the host; "
-                                      "set rollback_timeout: 0 to apply without a rollback")
+        systemd_run = self.systemd_run()
         header = "table inet %s\ndelete table inet %s\n" % (self.table, self.table)
         _write(self.rollback_nft, header + (previous_live or ""))
         if previous_file is None:
@@ -218,10 +172,7 @@ class Ruleset(object):
                "# live before the last unconfirmed change.\n"
                "%s -f '%s' && %s && rm -f '%s'\n"
                % (self.nft, self.rollback_nft, restore_file, self.applied_listing), mode=0o700)
-        self.disarm()
-        self.run([systemd_run, "--unit=%s" % ROLLBACK_UNIT, "--on-active=%ds" % timeout,
-                  "--timer-property=AccuracySec=1s", "--description=Restore the previous firewall ruleset",
-                  "/bin/sh", self.rollback_script])
+        self.start_rollback(systemd_run, self.rollback_script, timeout, "Restore the previous firewall ruleset")
 
 
 def main():

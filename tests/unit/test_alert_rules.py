@@ -9,9 +9,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
+from ansible_run import ansible_bin, ansible_env as _ansible_env, inventory_listing, run_playbook_json
+
+from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMTOOL_DIR = os.path.join(REPO, "tests", "promtool")
@@ -21,31 +23,12 @@ PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool missing (Debian package prometheus)")
 
 
-def _ansible_playbook():
-    candidate = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    return candidate if os.path.exists(candidate) else shutil.which("ansible-playbook")
-
-
-def _ansible_env():
-    """Environment of the render playbooks: this checkout's collection, JSON output, linear strategy."""
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
-        "ANSIBLE_STRATEGY": "linear",
-    })
-    env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
-    return env
-
-
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     """Render the rule files of every environment; return {environment: directory}."""
     env = _ansible_env()
     proc = subprocess.run(
-        [_ansible_playbook(), os.path.join(PROMTOOL_DIR, "render.yml"),
+        [ansible_bin("ansible-playbook"), os.path.join(PROMTOOL_DIR, "render.yml"),
          "-e", json.dumps({"promtool_environments": ENVIRONMENTS})],
         capture_output=True, text=True, env=env, cwd=REPO, check=False,
     )
@@ -127,7 +110,7 @@ AMTOOL = shutil.which("amtool")
 def alertmanager_config(tmp_path_factory):
     """alertmanager.yml rendered with the role defaults and every channel configured."""
     env = _ansible_env()
-    proc = subprocess.run([_ansible_playbook(), os.path.join(PROMTOOL_DIR, "render_alertmanager.yml")],
+    proc = subprocess.run([ansible_bin("ansible-playbook"), os.path.join(PROMTOOL_DIR, "render_alertmanager.yml")],
                           capture_output=True, text=True, env=env, cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     text = json.loads(proc.stdout)["plays"][0]["tasks"][-1]["hosts"]["localhost"]["msg"]
@@ -172,32 +155,19 @@ def test_alertmanager_receivers_carry_the_right_channels(alertmanager_config):
     assert set(receivers["default"]) == {"name", "pagerduty_configs", "slack_configs", "webhook_configs"}
 
 
-def _run_json(args):
-    env = _ansible_env()
-    proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO, check=False)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return json.loads(proc.stdout)
-
-
 @pytest.mark.parametrize("inventory", ["production", "staging"])
 def test_scrape_targets_are_generated_from_the_inventory(inventory, tmp_path):
     import yaml
     inv_dir = os.path.join(REPO, "inventories", inventory)
-    result = _run_json([_ansible_playbook(), "-i", inv_dir, os.path.join(PROMTOOL_DIR, "render_prometheus_config.yml")])
+    result = run_playbook_json("-i", inv_dir, os.path.join(PROMTOOL_DIR, "render_prometheus_config.yml"))
     hosts = result["plays"][0]["tasks"][-1]["hosts"]
     text = next(iter(hosts.values()))["msg"]
     config = yaml.safe_load(text)
-    listing = json.loads(subprocess.run(
-        [os.path.join(os.path.dirname(_ansible_playbook()), "ansible-inventory"), "-i", inv_dir, "--list"],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections")}).stdout)
+    listing = inventory_listing(inv_dir)
     hostvars = listing["_meta"]["hostvars"]
 
     def members(group):
-        out = set(listing.get(group, {}).get("hosts", []))
-        for child in listing.get(group, {}).get("children", []):
-            out |= members(child)
-        return out
+        return group_members(listing, group)
 
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     node = jobs["node"]
@@ -230,21 +200,15 @@ def test_blackbox_probe_jobs_are_generated_from_the_inventory(inventory, tmp_pat
     with open(os.path.join(inv_dir, "group_vars", "monitoring.yml"), encoding="utf-8") as handle:
         probes = yaml.safe_load(handle)["prometheus_blackbox_probes"]
     # Extra vars: the render playbook loads the role defaults as vars_files, above group_vars.
-    result = _run_json([_ansible_playbook(), "-i", inv_dir, os.path.join(PROMTOOL_DIR, "render_prometheus_config.yml"),
-                        "-e", json.dumps({"prometheus_blackbox_probes": probes})])
+    result = run_playbook_json("-i", inv_dir, os.path.join(PROMTOOL_DIR, "render_prometheus_config.yml"),
+                               "-e", json.dumps({"prometheus_blackbox_probes": probes}))
     text = next(iter(result["plays"][0]["tasks"][-1]["hosts"].values()))["msg"]
     config = yaml.safe_load(text)
-    listing = json.loads(subprocess.run(
-        [os.path.join(os.path.dirname(_ansible_playbook()), "ansible-inventory"), "-i", inv_dir, "--list"],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections")}).stdout)
+    listing = inventory_listing(inv_dir)
     hostvars = listing["_meta"]["hostvars"]
 
     def members(group):
-        out = set(listing.get(group, {}).get("hosts", []))
-        for child in listing.get(group, {}).get("children", []):
-            out |= members(child)
-        return out
+        return group_members(listing, group)
 
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     monitor = config["global"]["external_labels"]["monitor"]   # the host the file was rendered for
@@ -296,7 +260,7 @@ def test_blackbox_modules_pass_the_exporters_own_check(tmp_path):
     role = os.path.join(REPO, "roles", "blackbox_exporter")
     playbook = tmp_path / "render.yml"
     playbook.write_text(BLACKBOX_RENDER.format(role=role))
-    result = _run_json([_ansible_playbook(), str(playbook)])
+    result = run_playbook_json(playbook)
     text = result["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]
     modules = yaml.safe_load(text)["modules"]
     assert set(modules) == {"tls", "http_2xx", "tcp"}

@@ -9,13 +9,13 @@ Suricata's eve.json only on IDS sensors.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 
 import pytest
 import yaml
+from ansible_run import ansible_bin, ansible_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE = os.path.join(REPO, "roles", "filebeat")
@@ -26,11 +26,6 @@ KNOWN_TOP_LEVEL = {
     "setup.ilm.enabled", "setup.template.name", "setup.template.pattern", "logging.level", "logging.to_files",
 }
 KNOWN_INPUT_TYPES = {"journald", "filestream"}
-
-
-def _ansible_playbook():
-    candidate = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    return candidate if os.path.exists(candidate) else shutil.which("ansible-playbook")
 
 
 @pytest.fixture(scope="module")
@@ -49,21 +44,12 @@ def rendered(tmp_path_factory):
               ansible.builtin.debug:
                 msg: "{{{{ lookup('ansible.builtin.template', '{ROLE}/templates/filebeat.yml.j2') }}}}"
         """))
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
-        "ANSIBLE_STRATEGY": "linear",
-    })
-    env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
     proc = subprocess.run(
-        [_ansible_playbook(), "-i", os.path.join(REPO, "inventories", "production"), str(playbook),
+        [ansible_bin("ansible-playbook"), "-i", os.path.join(REPO, "inventories", "production"), str(playbook),
          "-e", json.dumps({"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                            # production has no Elasticsearch group: its log collectors stand in.
                            "filebeat_elasticsearch_group": "log_collectors"})],
-        capture_output=True, text=True, env=env, cwd=REPO, check=False)
+        capture_output=True, text=True, env=ansible_env(), cwd=REPO, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     result = json.loads(proc.stdout)
     task = result["plays"][0]["tasks"][-1]["hosts"]
