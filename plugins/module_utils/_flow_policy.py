@@ -622,6 +622,41 @@ def _set_name(flow_name, version, prefix="f"):
     return "%s_%s_v%d" % (prefix, flow_name.replace("-", "_"), version)
 
 
+def _nft_chain(hook, flows, icmp_echo, log_drops):
+    """Lines of the default-drop ``input`` chain (one rule per flow, by source set) or of the
+    egress ``output`` chain (one rule per originated flow, by destination set)."""
+    inbound = hook == "input"
+    kind = "flow" if inbound else "egress"
+    echo = ("echo-request",) if icmp_echo else ()
+    lines = [
+        "\tchain %s {" % hook,
+        "\t\ttype filter hook %s priority filter; policy drop;" % hook,
+        '\t\t%s "lo" accept' % ("iifname" if inbound else "oifname"),
+        "\t\tct state established,related accept",
+        "\t\tct state invalid drop",
+        "\t\ticmp type { %s } accept" % ", ".join(ICMP_V4_TYPES + echo),
+        "\t\ticmpv6 type { %s } accept" % ", ".join(ICMP_V6_TYPES + (() if inbound else ("nd-router-solicit",)) + echo),
+    ]
+    for flow in flows:
+        ports = _ports_expr(flow["ports"])
+        comment = _quote("%s %s%s" % (kind, flow["name"], (": " + flow["description"]) if flow["description"] else ""))
+        emitted = False
+        for version, family in ((4, "ip"), (6, "ip6")):
+            if flow["v%d" % version]:
+                lines.append("\t\t%s %s @%s %s dport %s accept comment %s"
+                             % (family, "saddr" if inbound else "daddr",
+                                _set_name(flow["name"], version, "f" if inbound else "e"), flow["proto"], ports, comment))
+                emitted = True
+        if not emitted:
+            lines.append("\t\t# %s %s: no %s addresses in this inventory"
+                         % (kind, flow["name"], "source" if inbound else "destination"))
+    if log_drops:
+        lines.append('\t\tlimit rate 5/minute burst 10 packets log prefix "sovereign-%sdrop: " level info'
+                     % ("" if inbound else "egress-"))
+    lines.append("\t}")
+    return lines
+
+
 def _element(cidr):
     """A set element: single addresses without their /32 or /128."""
     if cidr.endswith("/32") and "." in cidr or cidr.endswith("/128"):
@@ -669,57 +704,9 @@ def render_nftables(ruleset, table=DEFAULT_TABLE, icmp_echo=True, log_drops=Fals
                 out.append("\tset %s { type ipv%d_addr; flags interval; elements = { %s } }"
                            % (_set_name(flow["name"], version, "e"), version,
                               ", ".join(_element(c) for c in cidrs)))
-    out += [
-        "\tchain input {",
-        "\t\ttype filter hook input priority filter; policy drop;",
-        '\t\tiifname "lo" accept',
-        "\t\tct state established,related accept",
-        "\t\tct state invalid drop",
-        "\t\ticmp type { %s } accept"
-        % ", ".join(ICMP_V4_TYPES + (("echo-request",) if icmp_echo else ())),
-        "\t\ticmpv6 type { %s } accept"
-        % ", ".join(ICMP_V6_TYPES + (("echo-request",) if icmp_echo else ())),
-    ]
-    for flow in flows:
-        ports = _ports_expr(flow["ports"])
-        comment = _quote("flow %s%s" % (flow["name"], (": " + flow["description"]) if flow["description"] else ""))
-        emitted = False
-        for version, family in ((4, "ip"), (6, "ip6")):
-            if flow["v%d" % version]:
-                out.append("\t\t%s saddr @%s %s dport %s accept comment %s"
-                           % (family, _set_name(flow["name"], version), flow["proto"], ports, comment))
-                emitted = True
-        if not emitted:
-            out.append("\t\t# flow %s: no source addresses in this inventory" % flow["name"])
-    if log_drops:
-        out.append('\t\tlimit rate 5/minute burst 10 packets log prefix "sovereign-drop: " level info')
-    out.append("\t}")
+    out += _nft_chain("input", flows, icmp_echo, log_drops)
     if egress is not None:
-        out += [
-            "\tchain output {",
-            "\t\ttype filter hook output priority filter; policy drop;",
-            '\t\toifname "lo" accept',
-            "\t\tct state established,related accept",
-            "\t\tct state invalid drop",
-            "\t\ticmp type { %s } accept"
-            % ", ".join(ICMP_V4_TYPES + (("echo-request",) if icmp_echo else ())),
-            "\t\ticmpv6 type { %s } accept"
-            % ", ".join(ICMP_V6_TYPES + ("nd-router-solicit",) + (("echo-request",) if icmp_echo else ())),
-        ]
-        for flow in egress:
-            ports = _ports_expr(flow["ports"])
-            comment = _quote("egress %s%s" % (flow["name"], (": " + flow["description"]) if flow["description"] else ""))
-            emitted = False
-            for version, family in ((4, "ip"), (6, "ip6")):
-                if flow["v%d" % version]:
-                    out.append("\t\t%s daddr @%s %s dport %s accept comment %s"
-                               % (family, _set_name(flow["name"], version, "e"), flow["proto"], ports, comment))
-                    emitted = True
-            if not emitted:
-                out.append("\t\t# egress %s: no destination addresses in this inventory" % flow["name"])
-        if log_drops:
-            out.append('\t\tlimit rate 5/minute burst 10 packets log prefix "sovereign-egress-drop: " level info')
-        out.append("\t}")
+        out += _nft_chain("output", egress, icmp_echo, log_drops)
     out += ["}", ""]
     return "\n".join(out)
 
