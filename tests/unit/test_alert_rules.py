@@ -155,15 +155,30 @@ def test_alertmanager_receivers_carry_the_right_channels(alertmanager_config):
     assert set(receivers["default"]) == {"name", "pagerduty_configs", "slack_configs", "webhook_configs"}
 
 
+def _prometheus_config(inv_dir, *extra):
+    """prometheus.yml rendered for an inventory's monitoring host, and that inventory's listing."""
+    import yaml
+    result = run_playbook_json("-i", inv_dir, os.path.join(PROMTOOL_DIR, "render_prometheus_config.yml"), *extra)
+    text = next(iter(result["plays"][0]["tasks"][-1]["hosts"].values()))["msg"]
+    return text, yaml.safe_load(text), inventory_listing(inv_dir)
+
+
+def _assert_promtool_accepts_config(text, tmp_path):
+    """promtool accepts the rendered prometheus.yml (with the files it references present)."""
+    text = text.replace("/etc/ssl/sovereign/ca.crt", str(tmp_path / "ca.crt"))
+    text = text.replace("/etc/prometheus/targets.password", str(tmp_path / "targets.password"))
+    text = text.replace("/etc/prometheus/rules.d/", str(tmp_path) + "/")
+    (tmp_path / "ca.crt").write_text("")
+    (tmp_path / "targets.password").write_text("x")
+    (tmp_path / "prometheus.yml").write_text(text)
+    proc = _promtool("check", "config", "--syntax-only", str(tmp_path / "prometheus.yml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 @pytest.mark.parametrize("inventory", ["production", "staging"])
 def test_scrape_targets_are_generated_from_the_inventory(inventory, tmp_path):
-    import yaml
     inv_dir = os.path.join(REPO, "inventories", inventory)
-    result = run_playbook_json("-i", inv_dir, os.path.join(PROMTOOL_DIR, "render_prometheus_config.yml"))
-    hosts = result["plays"][0]["tasks"][-1]["hosts"]
-    text = next(iter(hosts.values()))["msg"]
-    config = yaml.safe_load(text)
-    listing = inventory_listing(inv_dir)
+    text, config, listing = _prometheus_config(inv_dir)
     hostvars = listing["_meta"]["hostvars"]
 
     def members(group):
@@ -180,15 +195,7 @@ def test_scrape_targets_are_generated_from_the_inventory(inventory, tmp_path):
     assert {sc["labels"]["instance"] for sc in jobs["postgres"]["static_configs"]} == members("postgresql")
     assert config["global"]["external_labels"]["environment"] == inventory
     assert len(config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]) == len(members("monitoring"))
-    # promtool accepts it (with the files it references present).
-    text = text.replace("/etc/ssl/sovereign/ca.crt", str(tmp_path / "ca.crt"))
-    text = text.replace("/etc/prometheus/targets.password", str(tmp_path / "targets.password"))
-    text = text.replace("/etc/prometheus/rules.d/", str(tmp_path) + "/")
-    (tmp_path / "ca.crt").write_text("")
-    (tmp_path / "targets.password").write_text("x")
-    (tmp_path / "prometheus.yml").write_text(text)
-    proc = _promtool("check", "config", "--syntax-only", str(tmp_path / "prometheus.yml"))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _assert_promtool_accepts_config(text, tmp_path)
 
 
 @pytest.mark.parametrize("inventory", ["production", "lab"])
@@ -200,11 +207,7 @@ def test_blackbox_probe_jobs_are_generated_from_the_inventory(inventory, tmp_pat
     with open(os.path.join(inv_dir, "group_vars", "monitoring.yml"), encoding="utf-8") as handle:
         probes = yaml.safe_load(handle)["prometheus_blackbox_probes"]
     # Extra vars: the render playbook loads the role defaults as vars_files, above group_vars.
-    result = run_playbook_json("-i", inv_dir, os.path.join(PROMTOOL_DIR, "render_prometheus_config.yml"),
-                               "-e", json.dumps({"prometheus_blackbox_probes": probes}))
-    text = next(iter(result["plays"][0]["tasks"][-1]["hosts"].values()))["msg"]
-    config = yaml.safe_load(text)
-    listing = inventory_listing(inv_dir)
+    text, config, listing = _prometheus_config(inv_dir, "-e", json.dumps({"prometheus_blackbox_probes": probes}))
     hostvars = listing["_meta"]["hostvars"]
 
     def members(group):
@@ -229,14 +232,7 @@ def test_blackbox_probe_jobs_are_generated_from_the_inventory(inventory, tmp_pat
         relabel = job["relabel_configs"]
         assert relabel[0] == {"source_labels": ["__address__"], "target_label": "__param_target"}
         assert relabel[-1]["replacement"] == "%s:9115" % hostvars[monitor]["platform_address"]
-    text = text.replace("/etc/ssl/sovereign/ca.crt", str(tmp_path / "ca.crt"))
-    text = text.replace("/etc/prometheus/targets.password", str(tmp_path / "targets.password"))
-    text = text.replace("/etc/prometheus/rules.d/", str(tmp_path) + "/")
-    (tmp_path / "ca.crt").write_text("")
-    (tmp_path / "targets.password").write_text("x")
-    (tmp_path / "prometheus.yml").write_text(text)
-    proc = _promtool("check", "config", "--syntax-only", str(tmp_path / "prometheus.yml"))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _assert_promtool_accepts_config(text, tmp_path)
 
 
 BLACKBOX = shutil.which("prometheus-blackbox-exporter")
