@@ -236,6 +236,18 @@ def _looks_like_address(text):
     return "/" in text or ":" in text or re.match(r"^[0-9.]+$", text) is not None
 
 
+def _check_keys_proto_ports(label, entry, allowed_keys, ports_name, ports_map, errors):
+    """Checks a flow and an egress allowance share: known keys, protocol, ports.
+    Returns (proto, parsed ports); problems go to ``errors`` prefixed with ``label``."""
+    unknown = sorted(set(entry) - allowed_keys)
+    if unknown:
+        errors.append("%s: unknown keys %s (allowed: %s)" % (label, unknown, sorted(allowed_keys)))
+    proto = entry.get("proto", "tcp")
+    if proto not in PROTOCOLS:
+        errors.append("%s: proto %r must be one of %s" % (label, proto, list(PROTOCOLS)))
+    return proto, parse_ports(ports_name, entry.get("ports"), ports_map, errors)
+
+
 def parse_ports(flow_name, ports, ports_map, errors):
     """Normalise ``ports`` into a sorted, merged list of ``(low, high)`` ranges."""
     ranges = []
@@ -399,13 +411,7 @@ class Policy(object):
             errors.append("flow #%d (%r): name must match %s" % (index + 1, name, NAME_RE.pattern))
             return None
         before = len(errors)
-        unknown = sorted(set(flow) - FLOW_KEYS)
-        if unknown:
-            errors.append("flow %s: unknown keys %s (allowed: %s)" % (name, unknown, sorted(FLOW_KEYS)))
-        proto = flow.get("proto", "tcp")
-        if proto not in PROTOCOLS:
-            errors.append("flow %s: proto %r must be one of %s" % (name, proto, list(PROTOCOLS)))
-        ports = parse_ports(name, flow.get("ports"), self.ctx.ports_map, errors)
+        proto, ports = _check_keys_proto_ports("flow %s" % name, flow, FLOW_KEYS, name, self.ctx.ports_map, errors)
         sources = _as_list(flow.get("from"))
         if not sources:
             errors.append("flow %s: from must name at least one group, segment or CIDR" % name)
@@ -561,13 +567,7 @@ def parse_egress_allow(entries, ports_map=None, taken=()):
         if name in seen or name in taken:
             errors.append("%s: name already used by %s" % (label, "a flow" if name in taken else "another allowance"))
         seen.add(name)
-        unknown = sorted(set(entry) - EGRESS_KEYS)
-        if unknown:
-            errors.append("%s: unknown keys %s (allowed: %s)" % (label, unknown, sorted(EGRESS_KEYS)))
-        proto = entry.get("proto", "tcp")
-        if proto not in PROTOCOLS:
-            errors.append("%s: proto %r must be one of %s" % (label, proto, list(PROTOCOLS)))
-        ports = parse_ports(label, entry.get("ports"), ports_map or {}, errors)
+        proto, ports = _check_keys_proto_ports(label, entry, EGRESS_KEYS, label, ports_map or {}, errors)
         nets = []
         targets = _as_list(entry.get("to"))
         if not targets:
