@@ -42,3 +42,18 @@ def inventory_listing(inventory_dir):
     return json.loads(subprocess.run(
         [ansible_bin("ansible-inventory"), "-i", inventory_dir, "--list"], capture_output=True, text=True, check=True,
         env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": COLLECTIONS}, cwd=REPO).stdout)
+
+
+def render_role_templates(role_dir, templates, workdir, extra_vars=None):
+    """Render ``{key: template file name}`` of a role with its defaults and vars (as the role does on
+    the host, extra vars winning); returns ``{key: rendered text}``."""
+    lines = ["- hosts: localhost", "  connection: local", "  gather_facts: false",
+             "  vars_files: [%s/defaults/main.yml, %s/vars/main.yml]" % (role_dir, role_dir), "  tasks:",
+             "    - ansible.builtin.debug:", "        msg:"]
+    lines += ["          %s: \"{{ lookup('ansible.builtin.template', '%s/templates/%s') }}\"" % (key, role_dir, name)
+              for key, name in sorted(templates.items())]
+    playbook = os.path.join(str(workdir), "render-%s.yml" % os.path.basename(role_dir))
+    with open(playbook, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    args = [playbook] + (["-e", json.dumps(extra_vars)] if extra_vars else [])
+    return run_playbook_json(*args)["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]

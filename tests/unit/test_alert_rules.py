@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import pytest
-from ansible_run import ansible_bin, ansible_env as _ansible_env, inventory_listing, run_playbook_json
+from ansible_run import ansible_bin, ansible_env as _ansible_env, inventory_listing, render_role_templates, run_playbook_json
 
 from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members
 
@@ -237,27 +237,14 @@ def test_blackbox_probe_jobs_are_generated_from_the_inventory(inventory, tmp_pat
 
 BLACKBOX = shutil.which("prometheus-blackbox-exporter")
 
-BLACKBOX_RENDER = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  vars_files: [{role}/defaults/main.yml, {role}/vars/main.yml]
-  tasks:
-    - ansible.builtin.debug:
-        msg: "{{{{ lookup('ansible.builtin.template', '{role}/templates/blackbox.yml.j2') }}}}"
-"""
-
 
 @pytest.mark.skipif(BLACKBOX is None, reason="prometheus-blackbox-exporter missing (Debian package of that name)")
 def test_blackbox_modules_pass_the_exporters_own_check(tmp_path):
     """The role's default modules render to a file blackbox_exporter --config.check accepts (the same
     check the role's template task runs on the host), with the CA verification the probes rely on."""
     import yaml
-    role = os.path.join(REPO, "roles", "blackbox_exporter")
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(BLACKBOX_RENDER.format(role=role))
-    result = run_playbook_json(playbook)
-    text = result["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]
+    text = render_role_templates(os.path.join(REPO, "roles", "blackbox_exporter"), {"config": "blackbox.yml.j2"},
+                                 tmp_path)["config"]
     modules = yaml.safe_load(text)["modules"]
     assert set(modules) == {"tls", "http_2xx", "tcp"}
     assert modules["tls"]["tcp"]["tls"] is True

@@ -13,10 +13,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 import yaml
+from ansible_run import render_role_templates
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE = os.path.join(REPO, "roles", "grafana")
@@ -172,38 +172,12 @@ def test_metric_name_extraction():
     assert _metric_names("sovereign:certificate_expiry:seconds / 86400") == {"sovereign:certificate_expiry:seconds"}
 
 
-RENDER = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  vars_files: [{role}/defaults/main.yml, {role}/vars/main.yml]
-  tasks:
-    - ansible.builtin.debug:
-        msg:
-          datasource: "{{{{ lookup('ansible.builtin.template', '{role}/templates/datasource.yml.j2') }}}}"
-          dashboards: "{{{{ lookup('ansible.builtin.template', '{role}/templates/dashboards.yml.j2') }}}}"
-          ini: "{{{{ lookup('ansible.builtin.template', '{role}/templates/grafana.ini.j2') }}}}"
-"""
-
-
 def test_provisioning_templates_render(tmp_path):
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(RENDER.format(role=ROLE))
-    env = dict(os.environ)
-    env.update({"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
-                "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".ansible", "collections"),
-                "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.json",
-                "ANSIBLE_STRATEGY": "linear"})
-    env.pop("ANSIBLE_STRATEGY_PLUGINS", None)
-    ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     # Extra vars: they win over the role defaults loaded as vars_files (no secret is generated).
     extra = {"platform_address": "10.0.50.11", "platform_domain": "production.internal",
              "platform_ports": {"prometheus": 9090}, "grafana_admin_password": "not-a-real-one"}
-    proc = subprocess.run([ansible_playbook if os.path.exists(ansible_playbook) else "ansible-playbook", str(playbook),
-                           "-e", json.dumps(extra)],
-                          capture_output=True, text=True, env=env, cwd=REPO, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    msg = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]
+    msg = render_role_templates(ROLE, {"datasource": "datasource.yml.j2", "dashboards": "dashboards.yml.j2",
+                                       "ini": "grafana.ini.j2"}, tmp_path, extra)
     source = yaml.safe_load(msg["datasource"])["datasources"][0]
     assert source["uid"] == DATASOURCE_UID and source["type"] == "prometheus"
     assert source["url"] == "https://10.0.50.11:9090"
