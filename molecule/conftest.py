@@ -4,10 +4,16 @@ Hosts are reached through podman exec (testinfra's podman:// backend): ~10x fast
 ansible backend here, and independent of the SSH settings of the role under test.
 """
 import os
+import sys
 
 import pytest
 import testinfra
 import yaml
+
+# The helpers shared with the unit and lab tests (tests/support): `from support.waiting import ...`.
+_TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
 
 
 def _inventory_hosts():

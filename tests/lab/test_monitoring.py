@@ -6,6 +6,7 @@ That a configuration promtool rejects never replaces the running one is proven b
 scenario `monitoring` (tests/test_monitoring.py there)."""
 import json
 import os
+import sys
 import time
 from urllib.parse import quote
 
@@ -13,6 +14,9 @@ import pytest
 
 from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members
 from conftest import REPO, Lab, inventory
+
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from support.waiting import wait_until  # noqa: E402  pylint: disable=wrong-import-position
 
 MON = "mon1"
 CACERT = "/etc/ssl/sovereign/ca.crt"
@@ -67,15 +71,6 @@ def _query(lab, promql):
     return _api(lab, "/api/v1/query?query=" + quote(promql))["result"]
 
 
-def _wait(predicate, timeout, step=2.0):
-    end = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > end:
-            return result
-        time.sleep(step)
-
-
 def _targets(lab, job):
     active = _api(lab, "/api/v1/targets?state=active")["activeTargets"]
     return [t for t in active if t["labels"]["job"] == job]
@@ -85,7 +80,7 @@ def test_every_host_node_exporter_is_up_over_tls(lab):
     def all_up():
         nodes = _targets(lab, "node")
         return nodes if nodes and all(t["health"] == "up" for t in nodes) else None
-    nodes = _wait(all_up, 90)
+    nodes = wait_until(all_up, 90, step=2.0)
     assert nodes, [(t["labels"]["instance"], t["health"], t["lastError"]) for t in _targets(lab, "node")]
     assert {t["labels"]["instance"] for t in nodes} == lab["hosts"]
     assert all(t["scrapeUrl"].startswith("https://") for t in nodes)
@@ -103,7 +98,7 @@ def test_postgres_exporter_where_postgresql_runs(lab):
     def settled():
         targets = _targets(lab, "postgres")
         return targets if all(t["health"] == "up" for t in targets) else None
-    targets = _wait(settled, 60) if running else _targets(lab, "postgres")
+    targets = wait_until(settled, 60, step=2.0) if running else _targets(lab, "postgres")
     assert targets is not None, [(t["labels"]["instance"], t["lastError"]) for t in _targets(lab, "postgres")]
     assert {t["labels"]["instance"] for t in targets} == running
     if running:
@@ -116,7 +111,7 @@ def test_blackbox_probes_succeed_and_export_certificate_expiry(lab):
         result = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1]
                   for r in _query(lab, 'probe_success')}
         return result if result and set(result.values()) == {"1"} else None
-    ok = _wait(probes, 60)
+    ok = wait_until(probes, 60, step=2.0)
     assert ok, _query(lab, "probe_success == 0")
     # TLS of every host's endpoint verified against the lab CA, health endpoints, TCP connect.
     assert {h for (job, h) in ok if job == "blackbox_tls"} == lab["hosts"]
@@ -152,8 +147,8 @@ def receiver(lab):
     Lab.exec(MON, "systemctl", "stop", HOOK_UNIT, check=False)
     Lab.exec(MON, "systemctl", "reset-failed", HOOK_UNIT, check=False)
     Lab.exec(MON, "systemd-run", "--unit", HOOK_UNIT, "--quiet", "python3", "-c", HOOK)
-    assert _wait(lambda: Lab.exec(MON, "python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 9095), 2)",
-                                  check=False).returncode == 0, 20, step=0.5)
+    assert wait_until(lambda: Lab.exec(MON, "python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 9095), 2)",
+                                       check=False).returncode == 0, 20, step=0.5)
     yield
     Lab.exec(MON, "systemctl", "stop", HOOK_UNIT, check=False)
 
@@ -172,7 +167,7 @@ def test_stopped_node_exporter_fires_target_down_delivered_to_the_lab_webhook(la
                     return event, alert
         return None
     try:
-        found = _wait(delivered, 240, step=1)
+        found = wait_until(delivered, 240, step=1)
     finally:
         Lab.exec(VICTIM, "systemctl", "start", "prometheus-node-exporter")
     assert found, _hook_events()[seen:]
@@ -186,7 +181,7 @@ def test_stopped_node_exporter_fires_target_down_delivered_to_the_lab_webhook(la
     with open(TIMINGS, "a", encoding="utf-8") as out:
         out.write("%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), message))
     # Leave the lab as converged: the exporter is back and scraped again.
-    assert _wait(lambda: _query(lab, 'up{job="node",instance="%s"} == 1' % VICTIM), 60), "node_exporter not back"
+    assert wait_until(lambda: _query(lab, 'up{job="node",instance="%s"} == 1' % VICTIM), 60, step=2.0), "node_exporter not back"
 
 
 def _psql(host, sql):
@@ -204,14 +199,14 @@ def test_forced_replication_lag_fires_the_rpo_alert(lab):
     primary = next(h for h in sorted(lab["postgresql"])
                    if Lab.exec(h, "test", "-d", "/etc/postgresql", check=False).returncode == 0
                    and _psql(h, "select pg_is_in_recovery()") == "f")
-    assert _wait(lambda: _query(lab, 'pg_replication_lag{instance="%s"} == 0' % standby), 60), \
+    assert wait_until(lambda: _query(lab, 'pg_replication_lag{instance="%s"} == 0' % standby), 60, step=2.0), \
         "the standby is not caught up before the test"
     query = 'ALERTS{alertname="PostgresqlReplicationLagAboveRpo",alertstate="firing"}'
     t0 = time.time()
     _psql(standby, "select pg_wal_replay_pause()")
     try:
         _psql(primary, "create table if not exists lab_lag_probe (at timestamptz); insert into lab_lag_probe values (now())")
-        firing = _wait(lambda: _query(lab, query), 180, step=2)
+        firing = wait_until(lambda: _query(lab, query), 180, step=2)
         elapsed = time.time() - t0
     finally:
         _psql(standby, "select pg_wal_replay_resume()")
@@ -223,4 +218,4 @@ def test_forced_replication_lag_fires_the_rpo_alert(lab):
     with open(TIMINGS, "a", encoding="utf-8") as out:
         out.write("%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), message))
     # Replay resumed: the standby catches up and the lag series returns to 0.
-    assert _wait(lambda: _query(lab, 'pg_replication_lag{instance="%s"} == 0' % standby), 120), "lag did not recover"
+    assert wait_until(lambda: _query(lab, 'pg_replication_lag{instance="%s"} == 0' % standby), 120, step=2.0), "lag did not recover"

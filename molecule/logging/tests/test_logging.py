@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from support.waiting import wait_until
+
 COLLECTOR = "lg-collector"
 SENSOR = "lg-sensor"
 CLIENT = "lg-client"
@@ -16,15 +18,6 @@ STORE = "/var/log/sovereign"
 SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(os.path.dirname(SCENARIO))
 RESULTS = []
-
-
-def _wait(predicate, timeout, step=0.5):
-    end = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > end:
-            return result
-        time.sleep(step)
 
 
 def _records(host, path_glob, token):
@@ -52,7 +45,7 @@ def test_log_line_reaches_the_collector_as_json_over_tls(hosts, collector):
     token = "lgtok-" + uuid.uuid4().hex
     t0 = time.monotonic()
     hosts[CLIENT].check_output(f"logger -t lgtest -p user.notice 'hello {token}'")
-    recs = _wait(lambda: _records(collector, f"{STORE}/active/molecule/{CLIENT}/*.json", token), 30, 0.2)
+    recs = wait_until(lambda: _records(collector, f"{STORE}/active/molecule/{CLIENT}/*.json", token), 30, 0.2)
     _note("client logger -> collector store", time.monotonic() - t0)
     assert recs, collector.run(f"find {STORE} -type f").stdout
     rec = recs[0]
@@ -76,7 +69,7 @@ def test_log_line_reaches_the_collector_as_json_over_tls(hosts, collector):
 def test_auth_events_go_to_the_security_stream(hosts, collector):
     token = "lgsec-" + uuid.uuid4().hex
     hosts[CLIENT].check_output(f"logger -t sshd -p authpriv.notice 'Failed password {token}'")
-    recs = _wait(lambda: _records(collector, f"{STORE}/security/molecule/{CLIENT}/*.json", token), 30, 0.2)
+    recs = wait_until(lambda: _records(collector, f"{STORE}/security/molecule/{CLIENT}/*.json", token), 30, 0.2)
     assert recs and recs[0]["stream"] == "security" and recs[0]["facility"] == "authpriv"
     assert not _records(collector, f"{STORE}/active/molecule/{CLIENT}/*.json", token)
 
@@ -113,7 +106,7 @@ def test_client_without_a_platform_certificate_is_refused(hosts, collector):
     client.run(f"python3 /root/rogue/send.py none none {bare}")
     # Control: the same client code with the host certificate from the platform CA gets through.
     client.check_output(f"python3 /root/rogue/send.py /etc/ssl/sovereign/host.crt /etc/ssl/sovereign/private/host.key {good}")
-    assert _wait(lambda: _records(collector, f"{STORE}/*/*/*/*.json", good), 20, 0.2)
+    assert wait_until(lambda: _records(collector, f"{STORE}/*/*/*/*.json", good), 20, 0.2)
     time.sleep(2)
     assert not _records(collector, f"{STORE}/*/*/*/*.json", rogue)
     assert not _records(collector, f"{STORE}/*/*/*/*.json", bare)
@@ -139,12 +132,12 @@ def test_crafted_request_raises_an_ids_alert_found_in_the_security_store(hosts, 
         out = sensor.run(f"grep -h {token} /var/log/suricata/eve.json").stdout
         events = [json.loads(line) for line in out.splitlines() if line.strip()]
         return [e for e in events if e.get("event_type") == "alert"]
-    alerts = _wait(alert, 60, 0.2)
+    alerts = wait_until(alert, 60, 0.2)
     _note("crafted request -> Suricata alert in eve.json", time.monotonic() - t0)
     assert alerts, sensor.run("tail -5 /var/log/suricata/eve.json; tail -20 /var/log/suricata/suricata.log").stdout
     assert alerts[0]["alert"]["signature_id"] == 9000001
     assert alerts[0]["src_ip"] == "10.236.0.41"
-    recs = _wait(lambda: _records(collector, f"{STORE}/security/molecule/{SENSOR}/*.json", token), 60, 0.2)
+    recs = wait_until(lambda: _records(collector, f"{STORE}/security/molecule/{SENSOR}/*.json", token), 60, 0.2)
     _note("crafted request -> alert in the collector's security store", time.monotonic() - t0)
     assert recs, collector.run(f"find {STORE} -type f").stdout
     rec = recs[0]
@@ -159,7 +152,7 @@ def test_crafted_request_raises_an_ids_alert_found_in_the_security_store(hosts, 
         prom = sensor.file("/var/lib/prometheus/node-exporter/suricata.prom").content_string
         value = [line.split()[1] for line in prom.splitlines() if line.startswith("suricata_alerts_total ")]
         return prom if value and int(value[0]) >= 1 else None
-    prom = _wait(counted, 30, 2)
+    prom = wait_until(counted, 30, 2)
     assert prom and "# TYPE suricata_alerts_total counter" in prom, \
         sensor.file("/var/lib/prometheus/node-exporter/suricata.prom").content_string
 
@@ -186,7 +179,7 @@ def test_rsyslog_candidate_rejected_by_rsyslogd_never_replaces_the_running_one(h
     assert collector.check_output("systemctl show -p MainPID --value rsyslog") == pid
     token = "lgafter-" + uuid.uuid4().hex
     hosts[CLIENT].check_output(f"logger -t lgtest '{token}'")
-    assert _wait(lambda: _records(collector, f"{STORE}/active/molecule/{CLIENT}/*.json", token), 30, 0.2)
+    assert wait_until(lambda: _records(collector, f"{STORE}/active/molecule/{CLIENT}/*.json", token), 30, 0.2)
 
 
 @pytest.mark.parametrize("kind,task,path", [
@@ -217,7 +210,7 @@ def test_logs_survive_a_collector_outage_and_a_client_restart(hosts, collector):
         def suspended():
             client.check_output("logger -t lgtest 'collector outage probe'")
             return "suspended" in client.run("journalctl -u rsyslog --since '-30s' --no-pager").stdout
-        assert _wait(suspended, 30, 1)
+        assert wait_until(suspended, 30, 1)
         client.check_output(f"logger -t lgtest 'while the collector is down {token}'")
         time.sleep(2)
         # The client restarts while its collector is down: the queue is saved to disk.
@@ -227,7 +220,7 @@ def test_logs_survive_a_collector_outage_and_a_client_restart(hosts, collector):
     finally:
         collector.check_output("systemctl start syslog.socket rsyslog.service")
     t0 = time.monotonic()
-    recs = _wait(lambda: _records(collector, f"{STORE}/active/molecule/{CLIENT}/*.json", token), 90, 0.5)
+    recs = wait_until(lambda: _records(collector, f"{STORE}/active/molecule/{CLIENT}/*.json", token), 90, 0.5)
     _note("collector back -> queued record stored", time.monotonic() - t0)
     assert recs and recs[0]["host"] == CLIENT
 

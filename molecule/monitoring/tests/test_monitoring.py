@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from support.waiting import wait_until
+
 MON = "obs-mon1"
 NODE = "obs-node1"
 HOOK = "obs-hook"
@@ -27,21 +29,12 @@ def mon(hosts):
     return hosts[MON]
 
 
-def _wait(predicate, timeout, step=2):
-    end = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > end:
-            return result
-        time.sleep(step)
-
-
 def test_node_exporter_targets_are_up_over_tls(mon):
     def targets():
         active = _query(mon, "/api/v1/targets?state=active")["activeTargets"]
         nodes = [t for t in active if t["labels"]["job"] == "node"]
         return nodes if nodes and all(t["health"] == "up" for t in nodes) else None
-    nodes = _wait(targets, 60)
+    nodes = wait_until(targets, 60, step=2)
     assert nodes, _query(mon, "/api/v1/targets?state=active")
     assert sorted(t["labels"]["instance"] for t in nodes) == ["obs-mon1", "obs-node1"]
     assert all(t["scrapeUrl"].startswith("https://") for t in nodes)
@@ -54,7 +47,7 @@ def test_postgres_exporter_exports_replication_lag(mon):
     def pg_up():
         result = _query(mon, "/api/v1/query?query=pg_up%7Bjob%3D%22postgres%22%7D")["result"]
         return result if result and result[0]["value"][1] == "1" else None
-    assert _wait(pg_up, 60), _query(mon, "/api/v1/targets?state=active")
+    assert wait_until(pg_up, 60, step=2), _query(mon, "/api/v1/targets?state=active")
     lag = _query(mon, "/api/v1/query?query=pg_replication_lag")["result"]
     assert [(r["metric"]["instance"], r["metric"]["job"]) for r in lag] == [(NODE, "postgres")]
     assert float(lag[0]["value"][1]) == 0.0   # a primary: no lag
@@ -117,7 +110,7 @@ def test_blackbox_tls_probes_verify_against_the_ca(mon):
     def probes():
         result = _query(mon, "/api/v1/query?query=probe_success%7Bjob%3D%22blackbox_tls%22%7D")["result"]
         return result if len(result) == 2 and all(r["value"][1] == "1" for r in result) else None
-    result = _wait(probes, 60)
+    result = wait_until(probes, 60, step=2)
     assert result, _query(mon, "/api/v1/targets?state=active")
     assert sorted(r["metric"]["instance"] for r in result) == ["obs-mon1", "obs-node1"]
     assert {r["metric"]["target"] for r in result} == {"10.243.0.11:9100", "10.243.0.21:9100"}
@@ -160,7 +153,7 @@ def test_target_down_alert_reaches_the_webhook(hosts, mon):
                     return event, alert
         return None
     try:
-        found = _wait(delivered, 300, step=1)
+        found = wait_until(delivered, 300, step=1)
     finally:
         node.check_output("systemctl start prometheus-node-exporter")
     assert found, _hook_events(hosts)[seen:]
