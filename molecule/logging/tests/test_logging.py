@@ -1,12 +1,12 @@
 """Behaviour of central logging and the IDS (Molecule scenario `logging`)."""
 import json
 import os
-import subprocess
 import time
 import uuid
 
 import pytest
 
+from support.molecule import run_playbook
 from support.waiting import wait_until
 
 COLLECTOR = "lg-collector"
@@ -158,14 +158,7 @@ def test_crafted_request_raises_an_ids_alert_found_in_the_security_store(hosts, 
 
 
 def _run_broken(kind):
-    env = dict(os.environ)
-    eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-    if os.path.exists(os.path.join(eph, "ansible.cfg")):
-        env["ANSIBLE_CONFIG"] = os.path.join(eph, "ansible.cfg")
-    return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(SCENARIO, "broken.yml"),
-         "-e", f"broken_kind={kind}"],
-        capture_output=True, text=True, env=env, check=False)
+    return run_playbook(os.path.join(SCENARIO, "broken.yml"), "-e", f"broken_kind={kind}")
 
 
 def test_rsyslog_candidate_rejected_by_rsyslogd_never_replaces_the_running_one(hosts, collector):

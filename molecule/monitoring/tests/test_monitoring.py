@@ -1,11 +1,11 @@
 """Behaviour of the monitoring stack (Molecule scenario `monitoring`)."""
 import json
 import os
-import subprocess
 import time
 
 import pytest
 
+from support.molecule import run_playbook
 from support.waiting import wait_until
 
 MON = "obs-mon1"
@@ -74,15 +74,7 @@ def test_alert_rules_loaded_with_environment_label(mon):
 
 
 def _run_broken(kind):
-    env = dict(os.environ)
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".ansible", "collections"))
-    eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-    if os.path.exists(os.path.join(eph, "ansible.cfg")):
-        env["ANSIBLE_CONFIG"] = os.path.join(eph, "ansible.cfg")
-    return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(SCENARIO, "broken.yml"),
-         "-e", f"broken_kind={kind}"],
-        capture_output=True, text=True, env=env, check=False)
+    return run_playbook(os.path.join(SCENARIO, "broken.yml"), "-e", f"broken_kind={kind}")
 
 
 @pytest.mark.parametrize("kind,task", [("rule", "extra alert rules (promtool check rules)"),
