@@ -2,11 +2,15 @@
 pg2 (synchronous standby, dc1), pg3 (asynchronous standby, dc2, across the routed inter-site link
 and the default-deny firewalls) and the pgBackRest repository on backup1."""
 import json
-import time
+import os
+import sys
 
 import pytest
 
-from conftest import Lab
+from conftest import REPO, Lab
+
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from support.waiting import wait_for  # noqa: E402  pylint: disable=wrong-import-position
 
 PRIMARY, SYNC, ASYNC, BACKUP = "pg1", "pg2", "pg3", "backup1"
 ADDR = {PRIMARY: "10.210.20.11", SYNC: "10.210.20.12", ASYNC: "10.220.20.11", BACKUP: "10.210.20.21"}
@@ -16,18 +20,6 @@ def psql(host, sql, db="postgres"):
     return Lab.exec(host, "runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-d", db, "-c", sql).stdout.strip()
 
 
-def wait_for(predicate, timeout=60, step=0.5):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if predicate():
-                return True
-        except AssertionError:
-            pass
-        time.sleep(step)
-    return False
-
-
 def test_10000_rows_written_on_the_primary_are_on_both_standbys(lab_up):
     psql(PRIMARY, "DROP TABLE IF EXISTS lab_rows10k; CREATE TABLE lab_rows10k (id int PRIMARY KEY, v text); "
          "INSERT INTO lab_rows10k SELECT g, md5(g::text) FROM generate_series(1, 10000) g", db="app")
@@ -35,7 +27,7 @@ def test_10000_rows_written_on_the_primary_are_on_both_standbys(lab_up):
     expected = psql(PRIMARY, digest, db="app")
     assert expected.startswith("10000:")
     for name in (SYNC, ASYNC):
-        assert wait_for(lambda n=name: psql(n, digest, db="app") == expected, timeout=30), name
+        assert wait_for(lambda n=name: psql(n, digest, db="app") == expected, timeout=30, tolerate=AssertionError), name
 
 
 def test_pg2_is_sync_and_pg3_async_over_tls(lab_up):
@@ -83,4 +75,4 @@ def test_the_primary_archives_wal_to_the_backup_host(repo_info):
         info = json.loads(Lab.exec(BACKUP, "runuser", "-u", "postgres", "--", "pgbackrest", "--stanza=main", "--repo=1",
                                    "--log-level-console=off", "info", "--output=json").stdout)[0]
         return newest(info) > before
-    assert wait_for(archived, timeout=60)
+    assert wait_for(archived, timeout=60, tolerate=AssertionError)

@@ -15,6 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+# wait_for retries any exception of the predicate (a failing psql, a refused connection) until the timeout.
+from support.waiting import wait_for
+
 REPO = Path(__file__).resolve().parents[3]
 PRIMARY, SYNC, ASYNC, BACKUP = "pgt-pg1", "pgt-pg2", "pgt-pg3", "pgt-backup"
 REPO_DIR = "/var/lib/pgbackrest"
@@ -29,18 +32,6 @@ def psql(host, sql, db="postgres"):
 
 def _quote(sql):
     return "'" + sql.replace("'", "'\\''") + "'"
-
-
-def wait_for(predicate, timeout=60, step=0.5):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if predicate():
-                return True
-        except Exception:  # noqa: BLE001 - retried until the timeout
-            pass
-        time.sleep(step)
-    return False
 
 
 @pytest.fixture(scope="module")
