@@ -128,13 +128,16 @@ def ufw_render(ruleset, log_drops=False):
             "user6.rules": render_ufw(ruleset, 6, log_drops=log_drops)}
 
 
-def firewalld_render(ruleset, zone="sovereign", icmp_echo=True):
-    """Render one host's compiled ruleset as firewalld XML: ``{path under /etc/firewalld: content}``."""
+def firewalld_render(ruleset, zone="sovereign", icmp_echo=True, policy="sovereign_egress", egress_target="DROP"):
+    """Render one host's compiled ruleset as firewalld XML: ``{path under /etc/firewalld: content}``.
+
+    A ruleset with an egress policy also gets the policy object ``policies/<policy>.xml``
+    (ingress zone HOST, egress zone ANY, target ``egress_target``)."""
     _one_ruleset("firewalld_render", ruleset)
-    if ruleset.get("egress") is not None:
-        raise AnsibleFilterError("firewalld_render: an egress policy is not supported by the firewalld backend "
-                                 "(use the nftables or ufw backend for hosts with an egress policy)")
-    return render_firewalld(ruleset, zone=zone, icmp_echo=icmp_echo)
+    try:
+        return render_firewalld(ruleset, zone=zone, icmp_echo=icmp_echo, policy=policy, egress_target=egress_target)
+    except ValueError as exc:
+        raise AnsibleFilterError("firewalld_render: %s" % to_native(exc))
 
 
 def flow_policy_audit_plan(rulesets, hosts, sample_ports=None, proto="tcp"):

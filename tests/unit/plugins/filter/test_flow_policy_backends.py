@@ -102,9 +102,84 @@ def test_firewalld_ipset_names_fit_and_stay_unique():
     assert firewalld_ipset_name(long_a, 4) == names[0]  # stable
 
 
-def test_firewalld_refuses_egress():
-    with pytest.raises(AnsibleFilterError, match="egress policy is not supported by the firewalld backend"):
-        filters.firewalld_render(rulesets(egress={"pg1": []})["pg1"])
+def _xml(text):
+    return ET.fromstring(text.split("\n", 1)[1])  # without the XML declaration (ElementTree wants bytes for it)
+
+
+def _rich_rules(element):
+    return [(r.get("family"), (r.find("source") if r.find("source") is not None else r.find("destination")),
+             r.find("port")) for r in element.findall("rule") if r.find("port") is not None]
+
+
+def test_firewalld_egress_policy_object_filters_what_the_host_sends():
+    files = filters.firewalld_render(rulesets(egress={"pg1": DNS})["pg1"])
+    policy = _xml(files["policies/sovereign_egress.xml"])
+    assert policy.tag == "policy" and policy.get("target") == "DROP"
+    assert [z.get("name") for z in policy.findall("ingress-zone")] == ["HOST"]
+    assert [z.get("name") for z in policy.findall("egress-zone")] == ["ANY"]
+    rules = set((fam, match.tag, match.get("ipset"), port.get("port"), port.get("protocol"))
+                for fam, match, port in _rich_rules(policy))
+    assert ("ipv4", "destination", "sv_pg_backup_o4", "8432", "tcp") in rules
+    assert ("ipv4", "destination", "sv_pg_backup_o4", "9000-9001", "tcp") in rules
+    assert ("ipv6", "destination", "sv_dns_o6", "53", "udp") in rules
+    replication = firewalld_ipset_name("postgresql_replication_dc2", 4, outbound=True)  # hashed: > 31 characters
+    assert replication.endswith("_o4") and ("ipv4", "destination", replication, "5432", "tcp") in rules
+    assert all(tag == "destination" for _, tag, _, _, _ in rules)
+    icmp = [r.find("icmp-type").get("name") for r in policy.findall("rule") if r.find("icmp-type") is not None]
+    assert {"packet-too-big", "neighbour-solicitation", "router-solicitation", "echo-request"} <= set(icmp)
+    # the destinations: the bastion's address for an originated flow, the allowance's own addresses
+    assert [e.text for e in _xml(files["ipsets/sv_pg_backup_o4.xml"]).findall("entry")] == ["10.210.50.10"]
+    dns6 = _xml(files["ipsets/sv_dns_o6.xml"])
+    assert [e.text for e in dns6.findall("entry")] == ["fd00:53::53"] and dns6.find("option").get("value") == "inet6"
+    # the zone (inbound) is the same with and without the egress policy
+    assert files["zones/sovereign.xml"] == filters.firewalld_render(rulesets()["pg1"])["zones/sovereign.xml"]
+
+
+def test_firewalld_egress_policy_has_every_outbound_flow_and_nothing_else():
+    ruleset = rulesets(egress={"pg1": DNS})["pg1"]
+    files = filters.firewalld_render(ruleset)
+    wanted = set()
+    for flow in ruleset["egress"]:
+        for version, family in ((4, "ipv4"), (6, "ipv6")):
+            if not flow["v%d" % version]:
+                continue
+            ipset = firewalld_ipset_name(flow["name"], version, outbound=True)
+            entries = [e.text for e in _xml(files["ipsets/%s.xml" % ipset]).findall("entry")]
+            assert sorted(entries) == sorted(c.replace("/32", "") if version == 4 else c.replace("/128", "")
+                                             for c in flow["v%d" % version])
+            for low, high in flow["ports"]:
+                wanted.add((family, ipset, str(low) if low == high else "%d-%d" % (low, high), flow["proto"]))
+    got = set((fam, match.get("ipset"), port.get("port"), port.get("protocol"))
+              for fam, match, port in _rich_rules(_xml(files["policies/sovereign_egress.xml"])))
+    assert got == wanted
+
+
+def test_firewalld_without_egress_policy_has_no_policy_object():
+    files = filters.firewalld_render(rulesets(egress={"pg1": DNS})["pg2"])
+    assert not [path for path in files if path.startswith("policies/") or path.endswith("_o4.xml")]
+    # an empty egress policy still denies: only ICMP and what firewalld accepts itself go out
+    empty = filters.firewalld_render({"flows": [], "egress": []}, policy="dc_egress", egress_target="REJECT")
+    policy = _xml(empty["policies/dc_egress.xml"])
+    assert policy.get("target") == "REJECT" and _rich_rules(policy) == []
+
+
+def test_firewalld_inbound_and_outbound_ipsets_never_share_a_name():
+    for name in ("pg_backup", "x_o", "a" * 40 + "_one"):
+        inbound = set(firewalld_ipset_name(name, v) for v in (4, 6))
+        outbound = set(firewalld_ipset_name(name, v, outbound=True) for v in (4, 6))
+        assert not inbound & outbound and all(len(n) <= 31 for n in inbound | outbound)
+    # a flow named like another's outbound suffix still gets its own sets
+    assert firewalld_ipset_name("x_o", 4) != firewalld_ipset_name("x", 4, outbound=True)
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"policy": "sovereign_egress_policy"}, "at most 18 characters"),
+    ({"policy": "bad name"}, "letters, digits"),
+    ({"egress_target": "ACCEPT"}, "one of"),
+])
+def test_firewalld_refuses_a_bad_policy_name_or_target(options, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        filters.firewalld_render(rulesets(egress={"pg1": []})["pg1"], **options)
 
 
 def test_renderers_are_deterministic():
