@@ -24,7 +24,8 @@ description:
     (O(validate), run against a copy of O(validate_root) with the new files in place). Also in check mode.
   - With O(rollback_timeout), a systemd timer is armed B(before) the change. It restores the previous files and
     runs O(reload) again after that many seconds, unless a later call with O(state=confirmed) (made once the
-    controller has reconnected) disarms it.
+    controller has reconnected) disarms it. When a O(reload) command fails, the previous files are restored and
+    reloaded at once and the module fails.
 options:
   files:
     description: The wanted files (absolute paths). Required with O(state=present).
@@ -163,6 +164,10 @@ rollback_unit:
   returned: always
   type: str
   sample: sovereign-firewall-rollback
+rolled_back:
+  description: A O(reload) command failed and the previous configuration was restored at once (with O(rollback_timeout)).
+  returned: when a reload failed
+  type: bool
 """
 
 import glob
@@ -348,7 +353,9 @@ def main():
         if not os.path.isdir(files.state_dir):
             os.makedirs(files.state_dir, 0o700)
         if params["rollback_timeout"] > 0:
-            previous = dict((p, current[p]) for p in changed_files)
+            # every file of the configuration, not only the changed ones: a failed reload may rewrite the
+            # others (ufw rewrites user.rules and user6.rules in its own format)
+            previous = dict((p, current[p]) for p in wanted)
             previous.update((p, _read(p)) for p in removed)
             files.arm(previous, params["rollback_timeout"])
             result["rollback_armed"] = True
@@ -357,7 +364,18 @@ def main():
         for path in removed:
             os.unlink(path)
         for argv in params["reload"]:
-            files.run([to_native(a) for a in argv])
+            argv = [to_native(a) for a in argv]
+            rc, out, err = files.run(argv, check_rc=False)
+            if rc != 0:
+                # the firewall refused what its checker accepted (firewalld's check-config misses, e.g., an
+                # ipset a rule names): do not leave the host on a half-loaded firewall until the timer fires
+                msg = "%s failed: %s" % (" ".join(argv), (err or out).strip())
+                if result["rollback_armed"]:
+                    files.disarm()
+                    files.run(["/bin/sh", files.rollback_script], check_rc=False)
+                    result.update(rollback_armed=False, rolled_back=True)
+                    msg += "; the previous configuration was restored and reloaded at once"
+                module.fail_json(msg=msg, rc=rc, **result)
         if result["rollback_armed"] and not files.timer_active():
             module.fail_json(msg="the reload took longer than rollback_timeout (%d s): the rollback ran and restored the "
                                  "previous configuration; raise rollback_timeout" % params["rollback_timeout"], **result)

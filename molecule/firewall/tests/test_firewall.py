@@ -5,7 +5,7 @@ Every host runs listeners on 22, 3306, 5432, 6379, 8000 and 9100 (prepare.yml), 
 """
 import json
 import os
-import subprocess
+import sys
 import time
 import warnings
 
@@ -15,34 +15,14 @@ ADDR = {"fw-mgmt": "10.247.50.10", "fw-app": "10.247.10.11", "fw-db": "10.247.20
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(SCENARIO))
-
-PROBE = (
-    "import socket,sys,errno\n"
-    "s=socket.socket(); s.settimeout(%s)\n"
-    "try:\n    c=s.connect_ex((sys.argv[1],int(sys.argv[2])))\n"
-    "except socket.timeout:\n    c=errno.ETIMEDOUT\n"
-    "print({0:'open',errno.ECONNREFUSED:'closed'}.get(c,'filtered'))\n"
-)
+sys.path.insert(0, os.path.join(REPO, "tests"))
+from support import firewall_probes  # noqa: E402  pylint: disable=wrong-import-position
+from support.firewall_probes import molecule_playbook as ansible  # noqa: E402  pylint: disable=wrong-import-position
+from support.waiting import wait_until  # noqa: E402  pylint: disable=wrong-import-position
 
 
-def probe(hosts, src, dst, port, timeout=1.5):
-    address = dst if dst[0].isdigit() else ADDR[dst]
-    out = hosts[src].check_output("python3 -c %s %s %s", PROBE % timeout, address, str(port))
-    return out.strip()
-
-
-def ansible(args, check=False):
-    eph = os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]
-    env = dict(os.environ)
-    env.setdefault("ANSIBLE_CONFIG", os.path.join(eph, "ansible.cfg"))
-    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".ansible", "collections"))
-    env["ANSIBLE_NOCOLOR"] = "1"
-    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"  # messages unwrapped, quotes as written
-    cmd = ["ansible-playbook", "-i", os.path.join(eph, "inventory")] + args
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
-    if check:
-        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
-    return res
+def probe(hosts, src, dst, port):
+    return firewall_probes.probe(hosts[src], ADDR.get(dst, dst), port)
 
 
 def live(host):
@@ -157,8 +137,7 @@ def test_unconfirmed_change_rolls_back_by_itself(hosts, tmp_path):
     applied_at = time.monotonic()
     assert probe(hosts, "fw-app", "fw-db", 5432) == "filtered"
     assert db.run("systemctl is-active --quiet sovereign-firewall-rollback.timer").rc == 0
-    while time.monotonic() - applied_at < 30 and probe(hosts, "fw-app", "fw-db", 5432) != "open":
-        time.sleep(1)
+    wait_until(lambda: probe(hosts, "fw-app", "fw-db", 5432) == "open", 30, step=1)
     restored_after = time.monotonic() - applied_at
     assert probe(hosts, "fw-app", "fw-db", 5432) == "open"
     assert restored_after < 20, restored_after
@@ -170,11 +149,7 @@ def test_unconfirmed_change_rolls_back_by_itself(hosts, tmp_path):
 
 
 def test_audit_playbook_proves_the_policy(hosts):
-    report = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "firewall_audit.json")
-    ansible([os.path.join(REPO, "playbooks", "firewall_audit.yml"), "-e", "firewall_audit_report=%s" % report],
-            check=True)
-    with open(report) as handle:
-        data = json.load(handle)
+    data = firewall_probes.molecule_audit()
     assert data["failed"] == 0
     assert 5432 in data["pairs"]["fw-app -> fw-db"]["allowed_ok"]
     assert 5432 in data["pairs"]["fw-mgmt -> fw-db"]["denied_ok"]

@@ -124,7 +124,7 @@ def test_firewalld_egress_policy_object_filters_what_the_host_sends():
     assert ("ipv6", "destination", "sv_dns_o6", "53", "udp") in rules
     replication = firewalld_ipset_name("postgresql_replication_dc2", 4, outbound=True)  # hashed: > 31 characters
     assert replication.endswith("_o4") and ("ipv4", "destination", replication, "5432", "tcp") in rules
-    assert all(tag == "destination" for _, tag, _, _, _ in rules)
+    assert all(rule[1] == "destination" for rule in rules)
     icmp = [r.find("icmp-type").get("name") for r in policy.findall("rule") if r.find("icmp-type") is not None]
     assert {"packet-too-big", "neighbour-solicitation", "router-solicitation", "echo-request"} <= set(icmp)
     # the destinations: the bastion's address for an originated flow, the allowance's own addresses
