@@ -252,6 +252,8 @@ def test_a_configuration_the_firewall_fails_to_load_is_undone_at_once(hosts, tmp
     """The checker cannot catch everything (firewall-offline-cmd --check-config accepts a rule naming a missing
     ipset; ufw files are not checked here): when the reload fails, the previous files come back and are
     reloaded at once, not only when the rollback timer fires."""
+    if BACKEND == "ufw":
+        pytest.skip("no known ufw rule file that `ufw reload` refuses: it loaded one with an unknown jump target")
     db = hosts[DB]
     before_cfg = config_digest(db)
     if BACKEND == "ufw":
