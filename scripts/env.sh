@@ -11,5 +11,8 @@ __mitogen=$("$SOVEREIGN_CACHE/venv/bin/python" -c 'import ansible_mitogen, os; p
 export ANSIBLE_STRATEGY_PLUGINS="$__mitogen/plugins/strategy"
 export ANSIBLE_STRATEGY=${ANSIBLE_STRATEGY:-mitogen_linear}
 unset __mitogen
+# Reaching a freshly started container can take more than the default 10 s on a loaded 2-core CI box
+# (Molecule prepare steps failed with "Connection timed out" at load 12-23).
+export ANSIBLE_TIMEOUT=${ANSIBLE_TIMEOUT:-60}
 export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0}
 export ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
