@@ -15,6 +15,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # The collection as ansible_collections.sovereign.datacenter (scripts/bootstrap links it there).
 if os.path.join(REPO, ".ansible", "collections") not in sys.path:
     sys.path.insert(0, os.path.join(REPO, ".ansible", "collections"))
+# The helpers shared with the unit and Molecule tests, as `support.<module>` (tests/support).
+if os.path.join(REPO, "tests") not in sys.path:
+    sys.path.insert(0, os.path.join(REPO, "tests"))
 RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
                    r"\s+failed=(?P<failed>\d+)", re.M)
 

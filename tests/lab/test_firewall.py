@@ -2,17 +2,12 @@
 
 The nftables backend as site.yml converged it; tests/lab/test_firewall_backends.py proves the same
 properties (tests/support/firewall_audit.py) for ufw and firewalld."""
-import os
 import subprocess
-import sys
 import warnings
 
 import pytest
 
-from conftest import REPO
-
-sys.path.insert(0, os.path.join(REPO, "tests"))
-from support import firewall_audit  # noqa: E402  pylint: disable=wrong-import-position
+from support import firewall_audit
 
 
 @pytest.fixture(scope="module")

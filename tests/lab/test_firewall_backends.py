@@ -11,15 +11,12 @@ nftables. Times and probe counts: tests/output/firewall_backends-lab.txt and pyt
 """
 import os
 import re
-import sys
 import warnings
 
 import pytest
 
 from conftest import REPO, Lab, lab_hosts, recap
-
-sys.path.insert(0, os.path.join(REPO, "tests"))
-from support import firewall_audit  # noqa: E402  pylint: disable=wrong-import-position
+from support import firewall_audit
 
 # nftables last: the lab is handed on as site.yml converged it
 BACKENDS = ("ufw", "firewalld", "nftables")

@@ -9,7 +9,6 @@ clients without a platform certificate and the retention timer are proven by the
 `logging` (molecule/logging/tests/test_logging.py)."""
 import json
 import os
-import sys
 import time
 import uuid
 
@@ -17,9 +16,7 @@ import pytest
 
 from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members
 from conftest import REPO, Lab, inventory
-
-sys.path.insert(0, os.path.join(REPO, "tests"))
-from support.waiting import wait_until  # noqa: E402  pylint: disable=wrong-import-position
+from support.waiting import wait_until
 
 STORE = "/var/log/sovereign"
 EVE = "/var/log/suricata/eve.json"

@@ -6,7 +6,6 @@ That a configuration promtool rejects never replaces the running one is proven b
 scenario `monitoring` (tests/test_monitoring.py there)."""
 import json
 import os
-import sys
 import time
 from urllib.parse import quote
 
@@ -14,9 +13,7 @@ import pytest
 
 from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members
 from conftest import REPO, Lab, inventory
-
-sys.path.insert(0, os.path.join(REPO, "tests"))
-from support.waiting import wait_until  # noqa: E402  pylint: disable=wrong-import-position
+from support.waiting import wait_until
 
 MON = "mon1"
 CACERT = "/etc/ssl/sovereign/ca.crt"

@@ -2,15 +2,11 @@
 pg2 (synchronous standby, dc1), pg3 (asynchronous standby, dc2, across the routed inter-site link
 and the default-deny firewalls) and the pgBackRest repository on backup1."""
 import json
-import os
-import sys
 
 import pytest
 
-from conftest import REPO, Lab
-
-sys.path.insert(0, os.path.join(REPO, "tests"))
-from support.waiting import wait_for  # noqa: E402  pylint: disable=wrong-import-position
+from conftest import Lab
+from support.waiting import wait_for
 
 PRIMARY, SYNC, ASYNC, BACKUP = "pg1", "pg2", "pg3", "backup1"
 ADDR = {PRIMARY: "10.210.20.11", SYNC: "10.210.20.12", ASYNC: "10.220.20.11", BACKUP: "10.210.20.21"}
