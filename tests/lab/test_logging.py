@@ -16,6 +16,7 @@ import pytest
 
 from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members
 from conftest import REPO, Lab, inventory
+from support.measurements import append_measurement
 from support.waiting import wait_until
 
 STORE = "/var/log/sovereign"
@@ -25,9 +26,7 @@ TIMINGS = os.path.join(REPO, "tests", "output", "lab-logging-timings.txt")
 
 
 def _note(name, seconds):
-    os.makedirs(os.path.dirname(TIMINGS), exist_ok=True)
-    with open(TIMINGS, "a", encoding="utf-8") as handle:
-        handle.write("%s %s: %.2f s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), name, seconds))
+    append_measurement(TIMINGS, "%s: %.2f s" % (name, seconds))
 
 
 @pytest.fixture(scope="module")

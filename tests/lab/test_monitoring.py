@@ -13,6 +13,7 @@ import pytest
 
 from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members
 from conftest import REPO, Lab, inventory
+from support.measurements import append_measurement
 from support.waiting import wait_until
 
 MON = "mon1"
@@ -175,8 +176,7 @@ def test_stopped_node_exporter_fires_target_down_delivered_to_the_lab_webhook(la
     assert event["path"] == "/alerts"
     message = "kill -> delivery of TargetDown (node_exporter stopped on %s): %.1f s" % (VICTIM, elapsed)
     print(message)
-    with open(TIMINGS, "a", encoding="utf-8") as out:
-        out.write("%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), message))
+    append_measurement(TIMINGS, message)
     # Leave the lab as converged: the exporter is back and scraped again.
     assert wait_until(lambda: _query(lab, 'up{job="node",instance="%s"} == 1' % VICTIM), 60, step=2.0), "node_exporter not back"
 
@@ -212,7 +212,6 @@ def test_forced_replication_lag_fires_the_rpo_alert(lab):
     assert firing[0]["metric"]["severity"] == "critical"
     message = "replication replay paused on %s -> PostgresqlReplicationLagAboveRpo firing: %.1f s" % (standby, elapsed)
     print(message)
-    with open(TIMINGS, "a", encoding="utf-8") as out:
-        out.write("%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), message))
+    append_measurement(TIMINGS, message)
     # Replay resumed: the standby catches up and the lag series returns to 0.
     assert wait_until(lambda: _query(lab, 'pg_replication_lag{instance="%s"} == 0' % standby), 120, step=2.0), "lag did not recover"

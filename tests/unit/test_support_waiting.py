@@ -6,6 +6,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from support.measurements import append_measurement  # noqa: E402  pylint: disable=wrong-import-position
 from support.waiting import wait_for, wait_until  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -52,3 +53,12 @@ def test_wait_for_is_false_when_the_predicate_never_holds():
     start = time.monotonic()
     assert wait_for(failing, timeout=0.2, step=0.05, tolerate=AssertionError) is False
     assert 0.2 <= time.monotonic() - start < 2
+
+
+def test_append_measurement_writes_one_timestamped_line_per_call(tmp_path):
+    path = tmp_path / "output" / "timings.txt"
+    append_measurement(str(path), "first: 1.00 s")
+    append_measurement(str(path), "second: 2.50 s")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == ["first: 1.00 s", "second: 2.50 s"]
+    assert all(len(line.split(" ", 1)[0]) == len("2026-01-01T00:00:00Z") for line in lines)
