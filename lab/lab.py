@@ -311,7 +311,10 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "down", "status", "check-overlap"])
     parser.add_argument("--inventory", default=os.path.join(REPO, "inventories", "lab"))
-    parser.add_argument("--image", default=None)
+    parser.add_argument("--image", default=None, help="image reference (default: built by lab/build-image)")
+    parser.add_argument("--variant", choices=["golden", "minimal"],
+                        default=os.environ.get("SOVEREIGN_LAB_IMAGE_VARIANT", "golden"),
+                        help="which lab/build-image variant the hosts boot (default golden, or $SOVEREIGN_LAB_IMAGE_VARIANT)")
     args = parser.parse_args()
     if args.command == "down":
         Lab.down()
@@ -325,7 +328,7 @@ def main():
     elif args.command == "up":
         secrets = os.environ.get("SOVEREIGN_SECRETS_DIR") or os.path.join(os.path.expanduser("~"), ".local", "share", "sovereign")
         ensure_admin_key(os.path.join(secrets, lab.env))
-        image = args.image or run([os.path.join(REPO, "lab", "build-image")]).stdout.strip().splitlines()[-1]
+        image = args.image or run([os.path.join(REPO, "lab", "build-image"), args.variant]).stdout.strip().splitlines()[-1]
         lab.up(image)
         lab.status()
 
