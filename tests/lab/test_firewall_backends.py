@@ -3,7 +3,8 @@ outside with real traffic (playbooks/firewall_audit.yml), then back to nftables.
 
 For ufw, then firewalld, then nftables again: playbooks/firewall.yml with -e firewall_backend=<name> on every
 lab host (the role applies that backend and switches the others off), a second run after the switch
-to firewalld (the one that has to clean up after ufw) must change nothing, the audit must prove the properties tests/lab/test_firewall.py proves for nftables (tests/support/firewall_audit.py):
+to firewalld (the one that has to clean up after ufw) must change nothing, the audit must prove the
+properties tests/lab/test_firewall.py proves for nftables (tests/support/firewall_audit.py):
 every declared flow connects, no sampled port is open, the DC2 data host accepts 5432 only from the DC1 data
 hosts, SSH only from the management segment. The last step leaves every host with exactly the nftables
 table site.yml converged (later lab tests rely on it); if a step fails, the module's teardown still converges
