@@ -26,7 +26,7 @@ def rendered(tmp_path_factory):
     out = {}
     for kind, gpu in (("gpu", True), ("plain", False)):
         text = render_role_templates(str(ROLE), {"config": "config.toml.j2"}, work,
-                                     {"containerd_nvidia_runtime": gpu, "platform_domain": "production.internal"})["config"]
+                                     {"containerd_nvidia_runtime": gpu, "platform_registry_mirror": "registry.production.internal"})["config"]
         path = work / ("%s.toml" % kind)
         path.write_text(text)
         out[kind] = path
