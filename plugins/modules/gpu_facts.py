@@ -37,13 +37,8 @@ options:
     description: Seconds to wait for C(nvidia-smi); a hung driver must not hang the play.
     type: int
     default: 60
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: Read-only; nothing to show a diff of.
+extends_documentation_fragment:
+  - sovereign.datacenter.read_only
 notes:
   - NVML through C(nvidia-ml-py) is not used; C(nvidia-smi) ships with every driver branch and its
     XML holds everything the collection's roles need.
