@@ -14,7 +14,7 @@ description:
     temperature), the driver and CUDA versions, the MIG mode and MIG devices, ECC error counters,
     retired pages, remapped rows, and the XID errors of the kernel log, with a list of problems
     that make a GPU unfit for work.
-  - Returns O(gpu_present=false) with a reason, and does not fail, when C(nvidia-smi) is missing
+  - Returns RV(gpu_present=false) with a reason, and does not fail, when C(nvidia-smi) is missing
     or finds no device or no driver (a host without a GPU, a container, a node before the driver
     role ran).
   - Read-only; never changes the host.

@@ -49,7 +49,7 @@ def production(tmp_path_factory):
 
 
 def test_policy_with_ai_flows_is_valid(production):
-    policy, hosts, segments, options, _ = production
+    policy, hosts, segments, options = production[:4]
     assert flow_policy_validate(policy, hosts, segments, **options) == []
     names = [f["name"] for f in policy]
     assert len(names) == len(set(names))

@@ -101,7 +101,7 @@ def test_schema_error_is_refused_before_anything_is_applied(tmp_path):
     failed = [(name, r) for name, r in results if r.get("failed")]
     assert len(failed) == 1 and failed[0][0].startswith("Validate | every manifest against")
     assert "ConfigMap nvidia-gpu/site" in failed[0][1]["msg"] and "'spec' was unexpected" in failed[0][1]["msg"]
-    assert not any(name.startswith("GPU add-ons | apply") or "label" in name or "taint" in name for name, _ in results)
+    assert not any(name.startswith("GPU add-ons | apply") or "label" in name or "taint" in name for name, _result in results)
 
 
 def test_wrong_type_is_refused_with_the_field_path():

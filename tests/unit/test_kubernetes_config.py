@@ -43,7 +43,7 @@ def kind(docs, name):
 
 
 def test_init_documents_and_versions(rendered):
-    docs, _ = rendered
+    docs = rendered[0]
     kinds = [(d["apiVersion"], d["kind"]) for d in docs["kubeadm"] if d]
     assert kinds == [("kubeadm.k8s.io/v1beta3", "InitConfiguration"), ("kubeadm.k8s.io/v1beta3", "ClusterConfiguration"),
                      ("kubelet.config.k8s.io/v1beta1", "KubeletConfiguration")]
@@ -55,7 +55,7 @@ def test_init_documents_and_versions(rendered):
 
 
 def test_api_server_flags_hardened(rendered):
-    docs, _ = rendered
+    docs = rendered[0]
     cluster = kind(docs["kubeadm"], "ClusterConfiguration")
     args = cluster["apiServer"]["extraArgs"]
     assert all(isinstance(v, str) for v in args.values())  # v1beta3 extraArgs is map[string]string
@@ -75,7 +75,7 @@ def test_api_server_flags_hardened(rendered):
 
 
 def test_kubelet_hardened(rendered):
-    docs, _ = rendered
+    docs = rendered[0]
     kubelet = kind(docs["kubeadm"], "KubeletConfiguration")
     assert kubelet["cgroupDriver"] == "systemd"  # matches containerd's SystemdCgroup = true
     assert kubelet["authentication"]["anonymous"]["enabled"] is False
@@ -85,7 +85,7 @@ def test_kubelet_hardened(rendered):
 
 
 def test_etcd_encryption_at_rest(rendered):
-    docs, _ = rendered
+    docs = rendered[0]
     enc = docs["encryption"][0]
     assert (enc["apiVersion"], enc["kind"]) == ("apiserver.config.k8s.io/v1", "EncryptionConfiguration")
     providers = enc["resources"][0]["providers"]
@@ -95,7 +95,7 @@ def test_etcd_encryption_at_rest(rendered):
 
 
 def test_audit_policy_never_logs_secret_bodies(rendered):
-    docs, _ = rendered
+    docs = rendered[0]
     policy = docs["audit"][0]
     assert (policy["apiVersion"], policy["kind"]) == ("audit.k8s.io/v1", "Policy")
     secret_rule = next(r for r in policy["rules"] if any("secrets" in res.get("resources", []) for res in r.get("resources", [])))
@@ -104,7 +104,7 @@ def test_audit_policy_never_logs_secret_bodies(rendered):
 
 
 def test_worker_join_configuration(rendered):
-    docs, _ = rendered
+    docs = rendered[0]
     join = kind(docs["join"], "JoinConfiguration")
     assert join["discovery"]["bootstrapToken"]["apiServerEndpoint"] == "10.0.30.10:6443"
     assert join["discovery"]["bootstrapToken"]["caCertHashes"] == ["sha256:" + "0" * 64]
@@ -115,7 +115,7 @@ def test_worker_join_configuration(rendered):
 @pytest.mark.skipif(os.environ.get("SOVEREIGN_KUBEADM") != "1" or not shutil.which("kubeadm"),
                     reason="kubeadm not available here (set SOVEREIGN_KUBEADM=1 on a host with kubeadm)")
 def test_kubeadm_accepts_the_config(rendered, tmp_path):
-    _, init = rendered
+    init = rendered[1]
     path = tmp_path / "kubeadm.yaml"
     path.write_text(init["kubeadm"])
     subprocess.run(["kubeadm", "config", "validate", "--config", str(path)], check=True, timeout=60)

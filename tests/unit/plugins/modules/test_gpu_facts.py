@@ -70,7 +70,7 @@ def test_four_h100_mig_disabled(capsys, fake_bin):
 
 
 def test_mig_enabled(capsys, fake_bin):
-    _, result = run_module(capsys, {"nvidia_smi_path": smi(fake_bin, "nvidia-smi-h100x2-mig.xml"), "kernel_log": False})
+    result = run_module(capsys, {"nvidia_smi_path": smi(fake_bin, "nvidia-smi-h100x2-mig.xml"), "kernel_log": False})[1]
     assert result["mig_enabled"] is True and result["healthy"] is True
     gpu = result["gpus"][1]
     assert gpu["mig_mode"]["current"] == "Enabled"
@@ -80,7 +80,7 @@ def test_mig_enabled(capsys, fake_bin):
 
 
 def test_ecc_errors_and_xids_are_problems(capsys, fake_bin):
-    _, result = run_module(capsys, {"nvidia_smi_path": smi(fake_bin, "nvidia-smi-h100x2-ecc.xml")})
+    result = run_module(capsys, {"nvidia_smi_path": smi(fake_bin, "nvidia-smi-h100x2-ecc.xml")})[1]
     assert result["xid_source"] == "dmesg"
     assert result["healthy"] is False
     good, bad = result["gpus"]
