@@ -11,6 +11,8 @@ verified, and only then uncordoned.
 
 from __future__ import annotations
 
+import re
+
 from ansible.errors import AnsibleFilterError
 
 UPGRADE_STEPS = ("cordon", "drain", "upgrade", "reboot", "verify", "uncordon")
@@ -43,6 +45,18 @@ def gpu_driver_needs_reboot(version_before, version_after, loaded_version=""):
     return bool(loaded_version) and _upstream(loaded_version) != after
 
 
+def gpu_node_labels(labels, summary=None):
+    """The node labels of a GPU node: ``labels`` plus, from the driver role's GPU summary of the node,
+    ``nvidia.com/gpu.product`` and ``nvidia.com/gpu.count`` (values made valid Kubernetes label values)."""
+    out = dict(labels or {})
+    summary = summary or {}
+    if summary.get("present") and summary.get("product"):
+        product = re.sub(r"[^A-Za-z0-9._-]+", "-", str(summary["product"])).strip("-._")[:63].rstrip("-._")
+        out["nvidia.com/gpu.product"] = product
+        out["nvidia.com/gpu.count"] = str(int(summary.get("count") or 0))
+    return out
+
+
 class FilterModule(object):
     """sovereign.datacenter GPU driver filters."""
 
@@ -50,4 +64,5 @@ class FilterModule(object):
         return {
             "gpu_driver_upgrade_steps": gpu_driver_upgrade_steps,
             "gpu_driver_needs_reboot": gpu_driver_needs_reboot,
+            "gpu_node_labels": gpu_node_labels,
         }

@@ -63,3 +63,15 @@ def test_role_reboots_through_the_filter_only():
     reboot = [t for t in yaml.safe_load(role.read_text()) if "ansible.builtin.reboot" in t]
     assert len(reboot) == 1
     assert any("gpu_driver_needs_reboot" in str(cond) for cond in reboot[0]["when"])
+
+
+def test_node_labels_from_the_gpu_summary():
+    from ansible_collections.sovereign.datacenter.plugins.filter.gpu_driver import gpu_node_labels
+    base = {"nvidia.com/gpu.present": "true"}
+    summary = {"present": True, "product": "NVIDIA H100 80GB HBM3", "count": "4"}
+    assert gpu_node_labels(base, summary) == {"nvidia.com/gpu.present": "true",
+                                              "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.count": "4"}
+    assert gpu_node_labels(base, {"present": False, "product": None, "count": 0}) == base
+    assert gpu_node_labels(base) == base
+    long_name = gpu_node_labels(base, {"present": True, "product": "x" * 80 + " (rev 2)", "count": 1})
+    assert len(long_name["nvidia.com/gpu.product"]) == 63
