@@ -13,6 +13,8 @@ import traceback
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import parse_cidr, segment_networks
+
 try:
     import kubernetes_validate
     HAS_KUBERNETES_VALIDATE = True
@@ -54,8 +56,36 @@ def k8s_manifest_errors(manifests, kubernetes_version, strict=True):
     return errors
 
 
+def k8s_network_errors(networks, segments, tiers, sites):
+    """Problems of the cluster's own networks ({variable: CIDR}): invalid, overlapping each other,
+    or overlapping a platform segment (pods and services must not shadow real hosts)."""
+    errors = []
+    parsed = {}
+    for name in sorted(networks or {}):
+        try:
+            parsed[name] = parse_cidr(networks[name])
+        except ValueError as exc:
+            errors.append("%s: %s" % (name, exc))
+    names = sorted(parsed)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            if _overlap(parsed[first], parsed[second]):
+                errors.append("%s (%s) overlaps %s (%s)" % (first, parsed[first], second, parsed[second]))
+    segment_nets, _errors = segment_networks(segments, tiers, sites)
+    for name in names:
+        for (site, tier), nets in sorted(segment_nets.items()):
+            for net in nets:
+                if _overlap(parsed[name], net):
+                    errors.append("%s (%s) overlaps platform_segments.%s.%s (%s)" % (name, parsed[name], site, tier, net))
+    return errors
+
+
+def _overlap(net_a, net_b):
+    return net_a.version == net_b.version and net_a.first <= net_b.last and net_b.first <= net_a.last
+
+
 class FilterModule(object):
-    """sovereign.datacenter Kubernetes manifest filters."""
+    """sovereign.datacenter Kubernetes filters."""
 
     def filters(self):
-        return {"k8s_manifest_errors": k8s_manifest_errors}
+        return {"k8s_manifest_errors": k8s_manifest_errors, "k8s_network_errors": k8s_network_errors}

@@ -119,3 +119,20 @@ def test_kubeadm_accepts_the_config(rendered, tmp_path):
     path = tmp_path / "kubeadm.yaml"
     path.write_text(init["kubeadm"])
     subprocess.run(["kubeadm", "config", "validate", "--config", str(path)], check=True, timeout=60)
+
+
+def test_cluster_networks_must_not_shadow_the_platform():
+    from ansible_collections.sovereign.datacenter.plugins.filter.k8s_manifests import k8s_network_errors
+    with open(os.path.join(REPO, "inventories", "production", "group_vars", "all", "environment.yml"), encoding="utf-8") as handle:
+        segments = yaml.safe_load(handle)["platform_segments"]
+    with open(os.path.join(ROLE, "defaults", "main.yml"), encoding="utf-8") as handle:
+        defaults = yaml.safe_load(handle)
+    tiers, sites = ["dmz", "app", "data", "ai", "security", "management"], ["dc1", "dc2"]
+    ok = {"kubernetes_pod_subnet": defaults["kubernetes_pod_subnet"], "kubernetes_service_subnet": defaults["kubernetes_service_subnet"]}
+    assert k8s_network_errors(ok, segments, tiers, sites) == []
+    bad = k8s_network_errors({"kubernetes_pod_subnet": "10.0.0.0/16", "kubernetes_service_subnet": "10.0.30.0/24"},
+                             segments, tiers, sites)
+    assert "kubernetes_pod_subnet (10.0.0.0/16) overlaps kubernetes_service_subnet (10.0.30.0/24)" in bad
+    assert "kubernetes_service_subnet (10.0.30.0/24) overlaps platform_segments.dc1.ai (10.0.30.0/24)" in bad
+    assert k8s_network_errors({"kubernetes_pod_subnet": "10.244.0.1/16"}, segments, tiers, sites)[0].startswith(
+        "kubernetes_pod_subnet: '10.244.0.1/16' has host bits set")
