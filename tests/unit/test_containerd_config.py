@@ -87,6 +87,22 @@ def test_runc_without_systemd_cgroup_and_broken_toml_are_refused(tmp_path, rende
     assert proc.returncode == 1 and "containerd refuses it" in proc.stderr
 
 
+def test_every_registry_goes_through_the_mirror(tmp_path):
+    """hosts.toml of each mirrored registry parses as TOML and names only the internal mirror."""
+    import tomllib
+    import yaml
+    mirrored = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["containerd_registry_mirrored"]
+    assert {"registry.k8s.io", "nvcr.io", "docker.io"} <= set(mirrored)
+    for registry in ("nvcr.io", "registry.k8s.io"):
+        text = render_role_templates(str(ROLE), {"hosts": "hosts.toml.j2"}, tmp_path,
+                                     {"item": registry, "platform_registry_mirror": "registry.production.internal"})["hosts"]
+        hosts = tomllib.loads(text)
+        endpoint = "https://registry.production.internal/v2/%s" % registry
+        assert hosts["server"] == endpoint and list(hosts["host"]) == [endpoint]
+        assert hosts["host"][endpoint]["capabilities"] == ["pull", "resolve"]
+        assert hosts["host"][endpoint]["ca"] == "/etc/ssl/sovereign/ca.crt"
+
+
 def test_template_validates_with_the_checker():
     import yaml
     tasks = yaml.safe_load((ROLE / "tasks" / "configure.yml").read_text())
