@@ -60,13 +60,8 @@ options:
         WAL is C(lost) or C(unreserved).
     type: int
     default: 1073741824
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: Read-only; nothing to show a diff of.
+extends_documentation_fragment:
+  - sovereign.datacenter.read_only
 notes:
   - Lag in seconds of a standby seen from the primary is C(replay_lag) of C(pg_stat_replication)
     (NULL there becomes 0 once the standby has caught up and is idle).

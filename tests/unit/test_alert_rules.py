@@ -193,6 +193,8 @@ def test_scrape_targets_are_generated_from_the_inventory(inventory, tmp_path):
         assert sc["targets"] == [f"{hostvars[name]['platform_address']}:9100"]
         assert name in members(sc["labels"]["site"]) and name in members(sc["labels"]["tier"])
     assert {sc["labels"]["instance"] for sc in jobs["postgres"]["static_configs"]} == members("postgresql")
+    # GPU metrics (DCGM exporter host port) from every GPU node of the AI tier, where there are any
+    assert {sc["labels"]["instance"] for sc in jobs.get("dcgm", {}).get("static_configs", [])} == members("gpu_nodes")
     assert config["global"]["external_labels"]["environment"] == inventory
     assert len(config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]) == len(members("monitoring"))
     _assert_promtool_accepts_config(text, tmp_path)

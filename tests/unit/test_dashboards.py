@@ -88,7 +88,7 @@ def _catalogue():
 
 def test_dashboards_exist_and_are_the_role_default():
     names = sorted(os.path.basename(p)[:-5] for p in DASHBOARDS)
-    assert names == ["alerts-overview", "postgresql", "system-health"]
+    assert names == ["alerts-overview", "gpu", "postgresql", "system-health"]
     with open(os.path.join(ROLE, "defaults", "main.yml"), encoding="utf-8") as handle:
         assert sorted(yaml.safe_load(handle)["grafana_dashboards"]) == names
 
