@@ -45,7 +45,7 @@ attributes:
   diff_mode:
     support: none
 notes:
-  - Mark the task C(no_log) anyway: the wrapping token can be unwrapped once, by whoever holds it first.
+  - Mark the task C(no_log) anyway, because the wrapping token can be unwrapped once, by whoever holds it first.
 """
 
 EXAMPLES = r"""

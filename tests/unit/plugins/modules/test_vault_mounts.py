@@ -43,7 +43,7 @@ def test_approle_auth_method(vault, unique):
 
 
 def test_permission_denied_is_one_clear_failure(vault, unique):
-    token = _token_with_policies(vault, ["default"])
+    token = vault.token_with_policies(["default"])
     result = run_module(vault_secrets_engine, vault.args(token=token, path=unique, engine_type="kv"))
     assert result["failed"] and result["error_class"] == "permission_denied"
     assert "permission denied" in result["msg"] and token not in result["msg"]
@@ -60,9 +60,3 @@ def test_unreachable_vault(unique):
     result = run_module(vault_secrets_engine, {"url": "http://127.0.0.1:9", "token": "x", "path": unique,
                                                "engine_type": "kv", "timeout": 2})
     assert result["failed"] and result["error_class"] == "connection"
-
-
-def _token_with_policies(vault, policies):
-    import hvac  # pylint: disable=import-outside-toplevel
-    client = hvac.Client(url=vault.url, token=vault.token, verify=vault.ca_cert or True)
-    return client.auth.token.create(policies=policies, ttl="10m")["auth"]["client_token"]
