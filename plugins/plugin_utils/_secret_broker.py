@@ -149,8 +149,9 @@ def _serve(path, settings, run, idle, reader):
                 conn.sendall(json.dumps(answer).encode() + b"\n")
     finally:
         server.close()
-        if os.path.exists(path):
-            os.unlink(path)
+        for leftover in (path, path + ".lock"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 def _answer(cache, client, mount, line, reader):
