@@ -14,13 +14,14 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 
 def policy_document(rules):
-    """HCL policy text from ``[{path: ..., capabilities: [...]}, ...]`` (or ``{path: [caps]}``).
+    """HCL policy text from ``[{path: ..., capabilities: [...]}, ...]`` (or ``{path: caps}``).
 
     Paths are checked (no quotes or spaces) and capabilities must be Vault's; paths are sorted and
     capabilities ordered as Vault lists them, so the same rules always give the same text (and the
     module's comparison is stable)."""
-    if isinstance(rules, dict):
-        rules = [{"path": path, "capabilities": caps} for path, caps in rules.items()]
+    if isinstance(rules, dict):  # {path: [capabilities]} or {path: "capability"}
+        rules = [{"path": path, "capabilities": [caps] if isinstance(caps, str) else caps}
+                 for path, caps in rules.items()]
     if not isinstance(rules, list) or not rules:
         raise ValueError("policy rules must be a non-empty list of {path, capabilities}")
     merged = {}

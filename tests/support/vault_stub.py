@@ -81,6 +81,7 @@ class VaultState:
                                 "config": {"default_lease_ttl": 0, "max_lease_ttl": 0}, "store": {}}}
         self.policies = {"default": 'path "auth/token/lookup-self" { capabilities = ["read"] }\n'}
         self.wrapped = {}
+        self.audit = {}
         self.raft_servers = [
             {"node_id": "vault1", "address": "vault1.internal:8201", "leader": True, "voter": True,
              "protocol_version": "3"},
@@ -249,6 +250,18 @@ class Api:
                 s.policies[name] = body["policy"]
                 return 204, None
             s.policies.pop(name, None)
+            return 204, None
+        if path == "audit" and method == "GET":
+            return _respond(copy.deepcopy(s.audit), **copy.deepcopy(s.audit))
+        if path.startswith("audit/"):
+            name = path[len("audit/"):].strip("/") + "/"
+            if method == "DELETE":
+                s.audit.pop(name, None)
+                return 204, None
+            if name in s.audit:
+                raise VaultError(400, "path already in use")
+            s.audit[name] = {"type": body["type"], "description": body.get("description", ""),
+                             "options": body.get("options") or {}, "path": name}
             return 204, None
         if path == "storage/raft/configuration" and method == "GET":
             return _respond({"config": {"servers": copy.deepcopy(s.raft_servers), "index": 42}})

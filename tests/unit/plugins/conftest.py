@@ -8,15 +8,10 @@ stub only and say so when skipped.
 """
 import os
 import secrets
-import sys
 
 import pytest
 
-_TESTS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if _TESTS not in sys.path:
-    sys.path.insert(0, _TESTS)
-
-from support.vault_stub import VaultStub  # noqa: E402  pylint: disable=wrong-import-position
+from support.vault_stub import VaultStub
 
 REAL_ADDR = os.environ.get("SOVEREIGN_VAULT_ADDR")
 REAL_TOKEN = os.environ.get("SOVEREIGN_VAULT_TOKEN")
