@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Requests to Vault of the `secret` lookup (backend vault) for N hosts x M secrets, in real
 ansible-playbook runs against the local Vault stub (tests/support/vault_stub.py, 127.0.0.1).
 
@@ -65,8 +64,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="vault-lookup-bench-") as workdir, VaultStub() as vault:
         with open(os.path.join(workdir, "hosts.yml"), "w", encoding="utf-8") as handle:
             hosts = {"host%03d" % i: None for i in range(args.hosts)}
-            json.dump({"all": {"hosts": hosts, "vars": {"ansible_connection": "local",
-                                                         "ansible_python_interpreter": sys.executable}}}, handle)
+            host_vars = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+            json.dump({"all": {"hosts": hosts, "vars": host_vars}}, handle)
         with open(os.path.join(workdir, "play.yml"), "w", encoding="utf-8") as handle:
             handle.write(PLAY.format(names=", ".join("'%s'" % n for n in names)))
         results = {"hosts": args.hosts, "secrets": args.secrets, "forks": args.forks, "runs": []}

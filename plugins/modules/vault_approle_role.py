@@ -71,8 +71,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads the current state and reports what would change without writing.
   diff_mode:
     support: full
+    description: Shows the settings before and after (secret values never).
 """
 
 EXAMPLES = r"""
@@ -105,15 +107,15 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             mount_point=dict(type="str", default="approle"),
-            token_policies=dict(type="list", elements="str"),
-            token_ttl=dict(type="str", default="1h"),
-            token_max_ttl=dict(type="str", default="4h"),
+            token_policies=dict(type="list", elements="str", no_log=False),
+            token_ttl=dict(type="str", default="1h", no_log=False),
+            token_max_ttl=dict(type="str", default="4h", no_log=False),
             token_type=dict(type="str", choices=["default", "service", "batch"]),
-            token_bound_cidrs=dict(type="list", elements="str"),
-            secret_id_ttl=dict(type="str"),
-            secret_id_ttl_max=dict(type="str", default="720h"),
-            secret_id_num_uses=dict(type="int"),
-            secret_id_bound_cidrs=dict(type="list", elements="str"),
+            token_bound_cidrs=dict(type="list", elements="str", no_log=False),
+            secret_id_ttl=dict(type="str", no_log=False),
+            secret_id_ttl_max=dict(type="str", default="720h", no_log=False),
+            secret_id_num_uses=dict(type="int", no_log=False),
+            secret_id_bound_cidrs=dict(type="list", elements="str", no_log=False),
             state=dict(type="str", default="present", choices=["present", "absent"]),
         ),
         required_if=[("state", "present", ("secret_id_ttl",))],

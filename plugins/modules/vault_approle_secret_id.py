@@ -44,6 +44,7 @@ attributes:
     description: Reports a change and issues nothing.
   diff_mode:
     support: none
+    description: No diff is returned.
 notes:
   - Mark the task C(no_log) anyway, because the wrapping token can be unwrapped once, by whoever holds it first.
 """

@@ -45,8 +45,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads the current state and reports what would change without writing.
   diff_mode:
     support: full
+    description: Shows the settings before and after (secret values never).
 """
 
 EXAMPLES = r"""

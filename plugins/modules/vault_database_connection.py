@@ -69,6 +69,7 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads the current state and reports what would change without writing.
   diff_mode:
     support: full
     description: The password is shown only as a placeholder.

@@ -49,6 +49,7 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads the current state and reports what would change without writing.
   diff_mode:
     support: full
     description: Key names and versions only; values are never shown.

@@ -21,6 +21,7 @@ attributes:
     description: Read-only; behaves the same in check mode.
   diff_mode:
     support: none
+    description: No diff is returned.
 """
 
 EXAMPLES = r"""

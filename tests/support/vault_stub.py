@@ -397,7 +397,7 @@ class Api:
     # ---- secrets engines
     def engine_kv(self, method, mount, rest, body, query):
         store = mount["store"]
-        kind, _, key = rest.partition("/")
+        kind, unused, key = rest.partition("/")
         if kind == "config":
             return 204, None
         if kind not in ("data", "metadata") or not key and method != "LIST":
@@ -475,8 +475,8 @@ class Api:
             if method == "GET":
                 return _respond(store.get("urls", {"issuing_certificates": [], "crl_distribution_points": [],
                                                    "ocsp_servers": []}))
-            store["urls"] = {k: body.get(k, []) for k in ("issuing_certificates", "crl_distribution_points",
-                                                         "ocsp_servers")}
+            fields = ("issuing_certificates", "crl_distribution_points", "ocsp_servers")
+            store["urls"] = {k: body.get(k, []) for k in fields}
             return 204, None
         return self._named_objects(method, store.setdefault("roles", {}), rest, "roles/", body, _PKI_ROLE)
 

@@ -24,6 +24,7 @@ def parse(text):
     options = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
     return hcl2.loads(text, serialization_options=options)
 
+
 INVENTORY = {
     "all": {
         "vars": {"platform_environment": "production", "ansible_connection": "local"},
