@@ -130,3 +130,33 @@ def test_secret_zero_never_leaks(tmp_path):
              if value in path.read_text(errors="replace")]
     assert leaks == []
     assert len(searched) >= 10  # the three logs, the settings, six encrypted outputs
+
+
+def test_secrets_migrate_copies_the_local_store_without_overwriting(tmp_path):
+    store = tmp_path / "store"
+    for name, value in (("postgresql/replication", "local-replication-value"), ("fastapi/app", "local-app-value"),
+                        ("odoo/admin", "local-odoo-value")):
+        path = store / "secrets" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(value + "\n")
+    with VaultStub() as vault:
+        import hvac  # pylint: disable=import-outside-toplevel
+        client = hvac.Client(url=vault.url, token=vault.root_token)
+        client.secrets.kv.v2.create_or_update_secret(path="odoo/admin", secret={"value": "vault-odoo-value"},
+                                                     mount_point="secret")
+        settings = {"platform_secrets_dir": str(store), "platform_domain": "production.internal",
+                    "vault_runbook_url": vault.url, "vault_configure_token": vault.root_token}
+        (tmp_path / "settings.json").write_text(json.dumps(settings))
+        playbook = os.path.join(REPO, "playbooks", "runbooks", "secrets_migrate.yml")
+        with pytest.raises(AssertionError) as failed:
+            _play(playbook, tmp_path / "migrate.log", "-e", "@%s" % (tmp_path / "settings.json"))
+        assert "odoo/admin: cas_conflict" in str(failed.value)
+        read = client.secrets.kv.v2.read_secret_version
+        assert read(path="fastapi/app", mount_point="secret", raise_on_deleted_version=True)["data"]["data"] == \
+            {"value": "local-app-value"}
+        assert read(path="odoo/admin", mount_point="secret", raise_on_deleted_version=True)["data"]["data"] == \
+            {"value": "vault-odoo-value"}  # never overwritten
+        log = (tmp_path / "migrate.log").read_text()
+        for value in ("local-replication-value", "local-app-value", "local-odoo-value", "vault-odoo-value",
+                      vault.root_token):
+            assert value not in log
