@@ -11,7 +11,7 @@ import hvac.exceptions
 import pytest
 
 from ansible_collections.sovereign.datacenter.plugins.modules import (
-    vault_approle_role, vault_approle_secret_id, vault_auth_method, vault_database_connection, vault_database_role,
+    vault_approle_role, vault_approle_secret_id, vault_audit_device, vault_auth_method, vault_database_connection, vault_database_role,
     vault_kv2_secret, vault_pki, vault_policy, vault_raft_info, vault_secrets_engine, vault_transit_key)
 
 from support.modules import run_module
@@ -261,3 +261,12 @@ def test_stub_paths_are_the_documented_ones(vault, mount):
     vault.stub.state.requests.clear()
     run_module(vault_kv2_secret, vault.args(mount_point=kv, path="a/b", data={"k": "v"}))
     assert vault.stub.state.requests == [("GET", kv + "/metadata/a/b"), ("GET", kv + "/data/a/b")]
+
+
+# ---- audit
+def test_audit_device(vault, unique):
+    args = vault.args(path=unique, options={"file_path": "discard"}, description="test device")
+    _converges(vault_audit_device, args)
+    other = run_module(vault_audit_device, dict(args, options={"file_path": "stdout"}))
+    assert other["failed"] and "cannot change a device in place" in other["msg"]
+    assert run_module(vault_audit_device, vault.args(path=unique, state="absent"))["changed"]
