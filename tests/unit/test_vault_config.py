@@ -11,10 +11,11 @@ binary exists.
 """
 import json
 import os
+import subprocess
 
 import pytest
 
-from ansible_run import REPO, run_playbook_json
+from ansible_run import REPO, ansible_bin, ansible_env, run_playbook_json
 
 hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 (tests/requirements.txt) is needed to parse the HCL")
 
@@ -145,3 +146,23 @@ def test_auto_unseal_block(tmp_path):
                             json.dumps({"vault_seal": seal}))
     config = parse(out["plays"][0]["tasks"][0]["hosts"]["vault1"]["msg"]["hcl"])
     assert config["seal"][0]["transit"]["key_name"] == "autounseal"
+
+
+@pytest.mark.parametrize("extra, hosts, expected", [
+    ({"vault_distribution": "hashicorp"}, ["vault1", "vault2", "vault3"], "vault_distribution"),
+    ({}, ["vault1", "vault2"], "1, 3, 5 or 7 nodes"),
+    ({"vault_tls_min_version": "tls11"}, ["vault1", "vault2", "vault3"], "vault_tls_min_version"),
+])
+def test_bad_input_fails_before_any_host_is_touched(tmp_path, extra, hosts, expected):
+    """Only the role's always-tagged checks run (--tags none): they fail on the controller, naming the value."""
+    inventory = {"all": {"vars": {"platform_environment": "production", "ansible_connection": "local"},
+                         "children": {"security": {"children": {"vault": {"hosts": {h: {} for h in hosts}}}},
+                                      "dc1": {"hosts": {h: {} for h in hosts}}}}}
+    (tmp_path / "hosts.json").write_text(json.dumps(inventory))
+    proc = subprocess.run([ansible_bin("ansible-playbook"), "-i", str(tmp_path / "hosts.json"),
+                           os.path.join(REPO, "playbooks", "tier_security.yml"), "--tags", "none",
+                           "-e", "@" + os.path.join(REPO, "group_vars", "all", "platform.yml"), "-e",
+                           json.dumps(dict(extra, platform_secrets_dir=str(tmp_path)))],
+                          capture_output=True, text=True, env=ansible_env(), cwd=REPO, check=False)
+    assert proc.returncode != 0
+    assert expected in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
