@@ -13,8 +13,10 @@ description:
   - Keeps a connection of the database secrets engine (C(<mount>/config/<name>)), that is its plugin,
     connection URL, the management user, the roles allowed to use it.
   - Vault never returns the connection's password, so the module cannot compare it. With
-    O(update_password=on_create) (the default) it is sent when the connection is created, and again
-    with any other change; with C(always) it is sent, and reported as a change, on every run.
+    O(update_password=on_create) (the default) it is sent only when the connection is created;
+    Vault keeps the stored password when other settings change (it merges the connection details),
+    so a password Vault has rotated itself (C(rotate-root)) is never overwritten. With C(always) it
+    is sent, and reported as a change, on every run.
 extends_documentation_fragment:
   - sovereign.datacenter.vault
 options:
@@ -137,7 +139,7 @@ def main():
     changed = current is None or bool(changes) or send_password
     payload = {key: value for key, value in desired.items() if value is not None}
     payload["verify_connection"] = params["verify_connection"]
-    if params["password"] is not None and changed:
+    if send_password:
         payload["password"] = params["password"]
     if changed:
         module.write(path, payload, what="write " + label)

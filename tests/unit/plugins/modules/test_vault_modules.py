@@ -270,3 +270,18 @@ def test_audit_device(vault, unique):
     other = run_module(vault_audit_device, dict(args, options={"file_path": "stdout"}))
     assert other["failed"] and "cannot change a device in place" in other["msg"]
     assert run_module(vault_audit_device, vault.args(path=unique, state="absent"))["changed"]
+
+
+def test_database_connection_update_keeps_the_stored_password(vault, mount):
+    """Vault merges connection details on update: a change without update_password=always must not send it."""
+    vault.require_stub("reads the stored password, which Vault never returns")
+    database = mount("database")
+    conn = vault.args(mount_point=database, name="pg", username="vault", password="first-password",
+                      connection_url="postgresql://{{username}}:{{password}}@127.0.0.1:5/postgres",
+                      verify_connection=False)
+    run_module(vault_database_connection, conn)
+    vault.stub.state.mounts[database + "/"]["store"]["config"]["pg"]["connection_details"]["password"] = "rotated"
+    changed = run_module(vault_database_connection, dict(conn, max_open_connections=5))
+    assert changed["changed"] and "password" not in changed["diff"]["after"]
+    stored = vault.stub.state.mounts[database + "/"]["store"]["config"]["pg"]["connection_details"]
+    assert stored["password"] == "rotated" and stored["max_open_connections"] == 5
