@@ -82,6 +82,8 @@ class VaultState:
         self.policies = {"default": 'path "auth/token/lookup-self" { capabilities = ["read"] }\n'}
         self.wrapped = {}
         self.audit = {}
+        # Test hook: called with (method, path) before each authenticated request is handled.
+        self.before_request = None
         self.raft_servers = [
             {"node_id": "vault1", "address": "vault1.internal:8201", "leader": True, "voter": True,
              "protocol_version": "3"},
@@ -148,6 +150,8 @@ class Api:
             return self.approle_login(path[5:-6], body)
         if token not in s.tokens:
             raise VaultError(403, "permission denied")
+        if s.before_request is not None:
+            s.before_request(method, path)
         capability = {"GET": "read", "DELETE": "delete", "LIST": "list"}.get(method)
         if method in ("POST", "PUT"):
             capability = "update"

@@ -158,10 +158,33 @@ def test_kv2_versions_cas_and_diff_without_values(vault, mount):
     # An explicit expected version that is not the current one: refused, nothing written.
     stale = run_module(vault_kv2_secret, dict(args, data={"api_key": "third"}, cas=1))
     assert stale["failed"] and stale["error_class"] == "cas_conflict" and stale["version"] == 2
-    # A concurrent writer between the module's read and its write: Vault's own CAS check refuses.
+    # The secret exists but the caller expects it not to (cas=0): refused before writing.
     vault.client().secrets.kv.v2.create_or_update_secret(path="billing/race", secret={"k": "v"}, mount_point=kv)
-    raced = run_module(vault_kv2_secret, vault.args(mount_point=kv, path="billing/race", data={"k": "w"}, cas=0))
-    assert raced["failed"] and raced["error_class"] == "cas_conflict"
+    exists = run_module(vault_kv2_secret, vault.args(mount_point=kv, path="billing/race", data={"k": "w"}, cas=0))
+    assert exists["failed"] and exists["error_class"] == "cas_conflict"
+
+
+def test_kv2_concurrent_writer_is_never_overwritten(vault, mount):
+    """Another writer lands between the module's read and its write: Vault's CAS check refuses the write."""
+    vault.require_stub("needs a write injected between two requests of the module")
+    kv = mount("kv", options={"version": 2})
+    vault.client().secrets.kv.v2.create_or_update_secret(path="race", secret={"k": "v1"}, mount_point=kv)
+    state = vault.stub.state
+
+    def other_writer(method, path):
+        if method == "POST" and path == kv + "/data/race":
+            state.before_request = None
+            entry = state.mounts[kv + "/"]["store"]["race"]
+            entry["current_version"] += 1
+            entry["versions"][str(entry["current_version"])] = {"created_time": "", "deletion_time": "",
+                                                               "destroyed": False}
+            entry["data"][str(entry["current_version"])] = {"k": "theirs"}
+    state.before_request = other_writer
+    raced = run_module(vault_kv2_secret, vault.args(mount_point=kv, path="race", data={"k": "mine"}))
+    assert raced["failed"] and raced["error_class"] == "cas_conflict" and "check-and-set" in raced["msg"]
+    current = vault.client().secrets.kv.v2.read_secret_version(path="race", mount_point=kv,
+                                                               raise_on_deleted_version=True)
+    assert current["data"]["data"] == {"k": "theirs"} and current["data"]["metadata"]["version"] == 2
 
 
 def test_kv2_metadata_and_delete(vault, mount):
