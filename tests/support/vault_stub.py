@@ -148,7 +148,9 @@ class Api:
             return self.unwrap(token or body.get("token", ""))
         if path.startswith("auth/") and path.endswith("/login"):
             return self.approle_login(path[5:-6], body)
-        if token not in s.tokens:
+        # PKI's CA certificate, chain and CRL are readable without a token (Vault's unauthenticated paths).
+        public = method == "GET" and re.fullmatch(r"[^/]+/(ca_chain|ca(/pem)?|crl(/pem)?|cert/ca)", path)
+        if token not in s.tokens and not public:
             raise VaultError(403, "permission denied")
         if s.before_request is not None:
             s.before_request(method, path)
@@ -158,7 +160,7 @@ class Api:
         if method == "GET" and query.get("list") == ["true"]:
             capability, method = "list", "LIST"
         self_service = path in ("auth/token/lookup-self", "auth/token/revoke-self")
-        if not self_service and not s.allowed(token, path, capability) and not (
+        if not public and not self_service and not s.allowed(token, path, capability) and not (
                 capability == "update" and s.allowed(token, path, "create")):
             raise VaultError(403, "1 error occurred:\n\t* permission denied\n\n")
         if path.startswith("sys/"):
@@ -475,6 +477,10 @@ class Api:
         if rest == "intermediate/set-signed":
             store["ca"] = body["certificate"]
             return _respond({"imported_issuers": ["stub"]})
+        if rest == "ca_chain" and method == "GET":
+            return 200, _signer(store)["pem"].encode()
+        if rest.startswith("sign/") and method in ("POST", "PUT"):
+            return self._pki_sign(store, rest[len("sign/"):], body)
         if rest == "config/urls":
             if method == "GET":
                 return _respond(store.get("urls", {"issuing_certificates": [], "crl_distribution_points": [],
@@ -548,6 +554,39 @@ class Api:
         return self._named_objects(method, store.setdefault("roles", {}), rest, "roles/", body, _DB_ROLE)
 
     @staticmethod
+    def _pki_sign(store, role_name, body):
+        """What <mount>/sign/<role> does: check the names against the role, sign the CSR."""
+        from cryptography import x509  # pylint: disable=import-outside-toplevel
+        from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
+        import datetime  # pylint: disable=import-outside-toplevel
+        import ipaddress  # pylint: disable=import-outside-toplevel
+        role = store.get("roles", {}).get(role_name)
+        if role is None:
+            raise VaultError(400, "unknown role: %s" % role_name)
+        # Vault puts the common name among the SANs too, once.
+        names = list(dict.fromkeys([body["common_name"]] + [n for n in str(body.get("alt_names", "")).split(",") if n]))
+        for name in names:
+            if not any(name == d and role["allow_bare_domains"] or role["allow_subdomains"] and name.endswith("." + d)
+                       for d in role["allowed_domains"]):
+                raise VaultError(400, "subject alternate name %s not allowed by this role" % name)
+        ttl = min(_seconds(body.get("ttl")) or role["ttl"] or 2592000, role["max_ttl"] or 2592000)
+        csr = x509.load_pem_x509_csr(body["csr"].encode())
+        signer = _signer(store)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        sans = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(a))
+                                                   for a in str(body.get("ip_sans", "")).split(",") if a]
+        cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME,
+                                                                                       body["common_name"])]))
+                .issuer_name(signer["cert"].subject).public_key(csr.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now)
+                .not_valid_after(now + datetime.timedelta(seconds=ttl))
+                .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+                .sign(signer["key"], hashes.SHA256()))
+        pem = cert.public_bytes(serialization.Encoding.PEM).decode().strip()
+        return _respond({"certificate": pem, "issuing_ca": signer["pem"], "ca_chain": [signer["pem"]],
+                         "serial_number": format(cert.serial_number, "x"), "expiration": int(cert.not_valid_after_utc.timestamp())})
+
+    @staticmethod
     def _named_objects(method, objects, rest, prefix, body, defaults):
         if not rest.startswith(prefix):
             raise VaultError(404)
@@ -576,6 +615,25 @@ _PKI_ROLE = {"allowed_domains": [], "allow_subdomains": False, "allow_bare_domai
              "no_store": False, "require_cn": True}
 _DB_ROLE = {"db_name": "", "creation_statements": [], "revocation_statements": [], "rollback_statements": [],
             "renew_statements": [], "default_ttl": 0, "max_ttl": 0}
+
+
+def _signer(store):
+    """The mount's issuing CA (a real EC key and certificate, made on first use)."""
+    if "signer" not in store:
+        from cryptography import x509  # pylint: disable=import-outside-toplevel
+        from cryptography.hazmat.primitives import hashes, serialization  # pylint: disable=import-outside-toplevel
+        from cryptography.hazmat.primitives.asymmetric import ec  # pylint: disable=import-outside-toplevel
+        import datetime  # pylint: disable=import-outside-toplevel
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "stub intermediate CA")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .sign(key, hashes.SHA256()))
+        store["signer"] = {"key": key, "cert": cert,
+                           "pem": cert.public_bytes(serialization.Encoding.PEM).decode().strip()}
+    return store["signer"]
 
 
 def _kv_entry():
