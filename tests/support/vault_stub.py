@@ -575,8 +575,8 @@ class Api:
         now = datetime.datetime.now(datetime.timezone.utc)
         sans = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(a))
                                                    for a in str(body.get("ip_sans", "")).split(",") if a]
-        cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME,
-                                                                                       body["common_name"])]))
+        subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, body["common_name"])])
+        cert = (x509.CertificateBuilder().subject_name(subject)
                 .issuer_name(signer["cert"].subject).public_key(csr.public_key())
                 .serial_number(x509.random_serial_number()).not_valid_before(now)
                 .not_valid_after(now + datetime.timedelta(seconds=ttl))

@@ -176,8 +176,8 @@ def test_kv2_concurrent_writer_is_never_overwritten(vault, mount):
             state.before_request = None
             entry = state.mounts[kv + "/"]["store"]["race"]
             entry["current_version"] += 1
-            entry["versions"][str(entry["current_version"])] = {"created_time": "", "deletion_time": "",
-                                                               "destroyed": False}
+            version = str(entry["current_version"])
+            entry["versions"][version] = {"created_time": "", "deletion_time": "", "destroyed": False}
             entry["data"][str(entry["current_version"])] = {"k": "theirs"}
     state.before_request = other_writer
     raced = run_module(vault_kv2_secret, vault.args(mount_point=kv, path="race", data={"k": "mine"}))
