@@ -15,8 +15,16 @@ description:
   - Backend C(local) keeps each secret in a file under O(store) on the controller (directories
     C(0700), files C(0600)), outside the repository, one store per environment. A missing secret is
     generated from the operating system's CSPRNG and written atomically.
-  - Backend C(vault) is reserved for the HashiCorp Vault KV v2 backend and not implemented in this
-    release; selecting it fails with a clear message rather than silently falling back.
+  - Backend C(vault) keeps each secret in a KV version 2 engine of Vault or OpenBao, at
+    C(<vault_mount>/data/<name>) under the key C(value). A missing secret is generated on the
+    controller and written with check-and-set C(cas=0), so two runs that race never overwrite each
+    other; the loser reads the winner's value.
+  - Reads are cached for the run. Ansible templates a lookup in a separate worker process per host
+    and task, so the cache is held by a small broker process that the first lookup of a run starts
+    on the controller. It keeps the values in memory only, answers only the same user over a unix
+    socket in a private directory, and exits with the C(ansible-playbook) process (or after
+    O(vault_cache_idle) seconds idle). N hosts reading M secrets cost M reads of Vault, not N x M
+    (C(benchmarks/vault_lookup)). O(vault_cache=false) reads Vault on every call.
   - The secret value is returned as is; mark every task that uses it with C(no_log).
 options:
   _terms:
@@ -51,6 +59,45 @@ options:
       - name: platform_secrets_dir
     env:
       - name: SOVEREIGN_SECRETS_DIR
+  vault_url:
+    description: Address of the Vault API for O(backend=vault).
+    type: str
+    vars:
+      - name: platform_vault_addr
+    env:
+      - name: VAULT_ADDR
+      - name: BAO_ADDR
+  vault_token:
+    description: Token for O(backend=vault) (read and create on the KV paths of the platform's secrets).
+    type: str
+    vars:
+      - name: platform_vault_token
+    env:
+      - name: VAULT_TOKEN
+      - name: BAO_TOKEN
+  vault_mount:
+    description: Mount path of the KV version 2 engine.
+    type: str
+    default: secret
+    vars:
+      - name: platform_vault_kv_mount
+  vault_ca_cert:
+    description: CA certificate (PEM file) of the Vault server certificate.
+    type: path
+    vars:
+      - name: platform_vault_ca_cert
+    env:
+      - name: VAULT_CACERT
+  vault_cache:
+    description: Cache values for the run in the broker process (see the description).
+    type: bool
+    default: true
+    vars:
+      - name: platform_vault_lookup_cache
+  vault_cache_idle:
+    description: Seconds without a request after which the broker exits.
+    type: int
+    default: 600
 notes:
   - Generation happens on the controller and also in check mode, as with M(ansible.builtin.password),
     so that check mode can template the configurations that need the secret.
@@ -85,6 +132,8 @@ import tempfile
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.sovereign.datacenter.plugins.plugin_utils import _secret_broker
+
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 _ALPHABETS = {
     "ascii_letters,digits": string.ascii_letters + string.digits,
@@ -98,6 +147,14 @@ def _secret_path(store, name):
     return os.path.join(store, "secrets", *name.split("/"))
 
 
+def generate(name, length=32, chars="ascii_letters,digits"):
+    """A new secret value from the operating system's CSPRNG."""
+    if length < 16:
+        raise AnsibleLookupError("secret %r: length must be at least 16, got %d" % (name, length))
+    alphabet = _ALPHABETS[chars]
+    return "".join(secrets.choice(alphabet) for unused in range(length))
+
+
 def read_or_create(store, name, length=32, chars="ascii_letters,digits", create=True):
     """Return the secret ``name`` from the local store, generating it when missing."""
     path = _secret_path(store, name)
@@ -109,10 +166,7 @@ def read_or_create(store, name, length=32, chars="ascii_letters,digits", create=
         return value
     if not create:
         raise AnsibleLookupError("secret %r does not exist in the store and create=false" % name)
-    if length < 16:
-        raise AnsibleLookupError("secret %r: length must be at least 16, got %d" % (name, length))
-    alphabet = _ALPHABETS[chars]
-    value = "".join(secrets.choice(alphabet) for unused in range(length))
+    value = generate(name, length, chars)
     directory = os.path.dirname(path)
     # Every directory the store creates is private (makedirs applies the mode to the leaf only).
     missing = []
@@ -141,11 +195,10 @@ def read_or_create(store, name, length=32, chars="ascii_letters,digits", create=
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        backend = self.get_option("backend")
-        if backend == "vault":
-            raise AnsibleLookupError(
-                "sovereign.datacenter.secret: backend 'vault' is not implemented in this release; "
-                "set platform_secrets_backend: local")
+        for term in terms:
+            _secret_path("/", str(term))  # the same names in both backends; fails on a bad one
+        if self.get_option("backend") == "vault":
+            return self._run_vault([str(term) for term in terms])
         store = self.get_option("store")
         if not store:
             raise AnsibleLookupError("sovereign.datacenter.secret: no store; set platform_secrets_dir "
@@ -156,3 +209,53 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError("sovereign.datacenter.secret: the store must be an absolute path, got %r" % store)
         return [read_or_create(store, str(term), self.get_option("length"), self.get_option("chars"),
                                self.get_option("create")) for term in terms]
+
+    def _run_vault(self, names):
+        settings = {}
+        for option in ("vault_url", "vault_token", "vault_mount", "vault_ca_cert"):
+            value = self.get_option(option)
+            settings[option[6:]] = str(self._templar.template(value)) if value else value
+        if not settings["url"] or not settings["token"]:
+            raise AnsibleLookupError("sovereign.datacenter.secret: backend vault needs platform_vault_addr (or "
+                                     "VAULT_ADDR) and platform_vault_token (or VAULT_TOKEN)")
+        request = {"length": self.get_option("length"), "chars": self.get_option("chars"),
+                   "create": self.get_option("create")}
+        try:
+            if self.get_option("vault_cache"):
+                return [_secret_broker.ask(settings, dict(request, name=name), self.get_option("vault_cache_idle"),
+                                           _vault_read_or_create) for name in names]
+            return [_vault_read_or_create(_secret_broker.vault_client(settings), settings["mount"],
+                                          dict(request, name=name)) for name in names]
+        except _secret_broker.BrokerError as err:
+            raise AnsibleLookupError("sovereign.datacenter.secret: %s" % err) from None
+
+
+def _vault_read_or_create(client, mount, request):
+    """The value of secret ``request['name']`` in KV v2, created with cas=0 when missing."""
+    import hvac.exceptions  # pylint: disable=import-outside-toplevel
+    name = request["name"]
+    kv = client.secrets.kv.v2
+    for unused in range(2):
+        try:
+            data = kv.read_secret_version(path=name, mount_point=mount, raise_on_deleted_version=True)["data"]["data"]
+        except hvac.exceptions.InvalidPath:
+            data = None
+        except hvac.exceptions.Forbidden:
+            raise _secret_broker.BrokerError("permission denied reading %s/data/%s" % (mount, name)) from None
+        except hvac.exceptions.VaultDown:
+            raise _secret_broker.BrokerError("Vault is sealed or unavailable") from None
+        if data is not None:
+            if not isinstance(data.get("value"), str) or not data["value"]:
+                raise _secret_broker.BrokerError("secret %s/data/%s has no key 'value'" % (mount, name))
+            return data["value"]
+        if not request["create"]:
+            raise _secret_broker.BrokerError("secret %r does not exist in Vault (%s) and create=false" % (name, mount))
+        value = generate(name, request["length"], request["chars"])
+        try:
+            kv.create_or_update_secret(path=name, secret={"value": value}, cas=0, mount_point=mount)
+            return value
+        except hvac.exceptions.InvalidRequest:
+            continue  # created meanwhile by another run (cas=0 failed): read the winner's value
+        except hvac.exceptions.Forbidden:
+            raise _secret_broker.BrokerError("permission denied creating %s/data/%s" % (mount, name)) from None
+    raise _secret_broker.BrokerError("secret %s/data/%s: could neither read nor create it" % (mount, name))

@@ -10,3 +10,7 @@ if not os.path.exists(_LINK):
     os.symlink(os.path.relpath(_REPO, os.path.dirname(_LINK)), _LINK)
 if _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
+# The helpers shared with the lab tests (tests/support), as `support.<module>`.
+_TESTS = os.path.join(_REPO, "tests")
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
