@@ -202,7 +202,7 @@ class Lab:
         ]
         return "\n".join(lines)
 
-    def up(self, image):
+    def up(self, image, router_image=None):
         self.check_overlap()
         for name, nets in self.lab_networks().items():
             for net in nets:
@@ -221,7 +221,7 @@ class Lab:
             for (s, tier) in sorted(self.segments):
                 if s == site:
                     cmd += ["--network", "%s:ip=%s" % (self.net_name(s, tier), self.router_ip((s, tier)))]
-            cmd += ["--entrypoint", "/bin/sh", image, "-c", self.router_script(site)]
+            cmd += ["--entrypoint", "/bin/sh", router_image or image, "-c", self.router_script(site)]
             run(cmd)
             log("router %s" % name)
         for host in sorted(self.hosts):
@@ -328,8 +328,13 @@ def main():
     elif args.command == "up":
         secrets = os.environ.get("SOVEREIGN_SECRETS_DIR") or os.path.join(os.path.expanduser("~"), ".local", "share", "sovereign")
         ensure_admin_key(os.path.join(secrets, lab.env))
-        image = args.image or run([os.path.join(REPO, "lab", "build-image"), args.variant]).stdout.strip().splitlines()[-1]
-        lab.up(image)
+        build = os.path.join(REPO, "lab", "build-image")
+        image = args.image or run([build, args.variant]).stdout.strip().splitlines()[-1]
+        # The routers are lab plumbing, not hosts under test: they need nftables for their NAT
+        # uplink, which only the golden image has.
+        router_image = image if args.image or args.variant == "golden" else \
+            run([build, "golden"]).stdout.strip().splitlines()[-1]
+        lab.up(image, router_image)
         lab.status()
 
 
