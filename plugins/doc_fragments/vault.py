@@ -63,3 +63,14 @@ notes:
     entry for C(group/sovereign.datacenter.vault) (with O(url), O(ca_cert), O(token)) sets the
     connection of every Vault task of a play.
 """
+
+    # Check mode and diff of the modules that read, compare and write one resource.
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Reads the current state and reports what would change without writing.
+  diff_mode:
+    support: full
+    description: Shows the settings before and after (secret values never).
+"""

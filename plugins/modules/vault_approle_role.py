@@ -18,6 +18,7 @@ description:
   - Reads the role first and writes only the settings that differ.
 extends_documentation_fragment:
   - sovereign.datacenter.vault
+  - sovereign.datacenter.vault.attributes
 options:
   name:
     description: Role name, usually the service name.
@@ -68,13 +69,6 @@ options:
     type: str
     default: present
     choices: [present, absent]
-attributes:
-  check_mode:
-    support: full
-    description: Reads the current state and reports what would change without writing.
-  diff_mode:
-    support: full
-    description: Shows the settings before and after (secret values never).
 """
 
 EXAMPLES = r"""

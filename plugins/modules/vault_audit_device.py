@@ -17,6 +17,7 @@ description:
     server configuration (role C(sovereign.datacenter.vault)) and this module is not needed.
 extends_documentation_fragment:
   - sovereign.datacenter.vault
+  - sovereign.datacenter.vault.attributes
 options:
   path:
     description: Path of the device, such as C(file).
@@ -40,13 +41,6 @@ options:
     type: str
     default: present
     choices: [present, absent]
-attributes:
-  check_mode:
-    support: full
-    description: Reads the current state and reports what would change without writing.
-  diff_mode:
-    support: full
-    description: Shows the settings before and after (secret values never).
 """
 
 EXAMPLES = r"""

@@ -17,6 +17,7 @@ description:
     lost); it fails instead.
 extends_documentation_fragment:
   - sovereign.datacenter.vault
+  - sovereign.datacenter.vault.attributes
 options:
   path:
     description: Mount path under C(auth/), such as C(approle), without slashes around it.
@@ -42,13 +43,6 @@ options:
     type: str
     default: present
     choices: [present, absent]
-attributes:
-  check_mode:
-    support: full
-    description: Reads the current state and reports what would change without writing.
-  diff_mode:
-    support: full
-    description: Shows the settings before and after (secret values never).
 """
 
 EXAMPLES = r"""

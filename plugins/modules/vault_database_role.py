@@ -15,6 +15,7 @@ description:
   - Reads the role first and writes only when a setting differs.
 extends_documentation_fragment:
   - sovereign.datacenter.vault
+  - sovereign.datacenter.vault.attributes
 options:
   mount_point:
     description: Mount path of the database engine.
@@ -58,13 +59,6 @@ options:
     type: str
     default: present
     choices: [present, absent]
-attributes:
-  check_mode:
-    support: full
-    description: Reads the current state and reports what would change without writing.
-  diff_mode:
-    support: full
-    description: Shows the settings before and after (secret values never).
 """
 
 EXAMPLES = r"""

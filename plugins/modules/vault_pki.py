@@ -20,6 +20,7 @@ description:
   - Keys never leave Vault (the C(internal) type); nothing secret is returned.
 extends_documentation_fragment:
   - sovereign.datacenter.vault
+  - sovereign.datacenter.vault.attributes
 options:
   mount_point:
     description: Mount path of the PKI engine.
@@ -70,13 +71,6 @@ options:
     type: list
     elements: dict
     default: []
-attributes:
-  check_mode:
-    support: full
-    description: Reads the current state and reports what would change without writing.
-  diff_mode:
-    support: full
-    description: Shows the settings before and after (secret values never).
 """
 
 EXAMPLES = r"""

@@ -16,6 +16,7 @@ description:
   - Reads the policy first and writes only when its text differs.
 extends_documentation_fragment:
   - sovereign.datacenter.vault
+  - sovereign.datacenter.vault.attributes
 options:
   name:
     description: Policy name.
@@ -44,13 +45,6 @@ options:
     type: str
     default: present
     choices: [present, absent]
-attributes:
-  check_mode:
-    support: full
-    description: Reads the current state and reports what would change without writing.
-  diff_mode:
-    support: full
-    description: Shows the settings before and after (secret values never).
 """
 
 EXAMPLES = r"""

@@ -16,6 +16,7 @@ description:
   - Never changes the type of an existing mount (that would destroy its data); it fails instead.
 extends_documentation_fragment:
   - sovereign.datacenter.vault
+  - sovereign.datacenter.vault.attributes
 options:
   path:
     description: Mount path, such as C(secret) or C(pki_int), without slashes around it.
@@ -41,13 +42,6 @@ options:
     type: str
     default: present
     choices: [present, absent]
-attributes:
-  check_mode:
-    support: full
-    description: Reads the current state and reports what would change without writing.
-  diff_mode:
-    support: full
-    description: Shows the settings before and after (secret values never).
 """
 
 EXAMPLES = r"""

@@ -16,6 +16,7 @@ description:
     pretending. Key material is never read or returned.
 extends_documentation_fragment:
   - sovereign.datacenter.vault
+  - sovereign.datacenter.vault.attributes
 options:
   mount_point:
     description: Mount path of the transit engine.
@@ -43,13 +44,6 @@ options:
     description: Allow the key to be deleted.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-    description: Reads the current state and reports what would change without writing.
-  diff_mode:
-    support: full
-    description: Shows the settings before and after (secret values never).
 """
 
 EXAMPLES = r"""
