@@ -14,3 +14,8 @@ if _COLLECTIONS not in sys.path:
 _TESTS = os.path.join(_REPO, "tests")
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
+# The unit stage runs under pytest-xdist (`-n 2`): every worker gets its own Ansible fact cache, so
+# that two playbooks never write the same cache file at once (the playbooks run here inherit it).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    os.environ["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = os.path.join(_REPO, ".cache", "facts-unit-%s" % _WORKER)
