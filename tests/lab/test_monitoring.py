@@ -215,3 +215,40 @@ def test_forced_replication_lag_fires_the_rpo_alert(lab):
     append_measurement(TIMINGS, message)
     # Replay resumed: the standby catches up and the lag series returns to 0.
     assert wait_until(lambda: _query(lab, 'pg_replication_lag{instance="%s"} == 0' % standby), 120, step=2.0), "lag did not recover"
+
+
+BACKUP_PROM = "/var/lib/prometheus/node-exporter/sovereign_pgbackrest.prom"
+BACKUP_METRIC = 'sovereign_backup_last_success_timestamp_seconds{kind="pgbackrest"}'
+
+
+def test_backup_age_is_exported_and_an_old_backup_fires_backup_too_old(lab):
+    """The backup host exports its newest backup's end time from `pgbackrest info` (the converge
+    took the first full backup); with that time forced 60 h back, BackupTooOld fires for the
+    backup host; the exporter run again restores the real time and the alert ends."""
+    listing = inventory()
+    backup_hosts = sorted(group_members(listing, "backup_servers"))
+    if not backup_hosts:
+        pytest.skip("no backup host in the lab")
+    host = backup_hosts[0]
+    series = wait_until(lambda: _query(lab, 'time() - ' + BACKUP_METRIC + ' < 86400'), 60, step=2.0)
+    assert series, "no recent %s: %s" % (BACKUP_METRIC, _query(lab, BACKUP_METRIC))
+    assert len(series) == 1 and series[0]["metric"]["instance"].split(":")[0] in (host, lab["address"][host]), series
+    for name in ("sovereign_backup_last_duration_seconds", "sovereign_backup_last_size_bytes"):
+        assert _query(lab, name + '{kind="pgbackrest"}'), name
+    old = int(time.time()) - 60 * 3600
+    Lab.exec(host, "sed", "-i", r"s/^\(sovereign_backup_last_success_timestamp_seconds{[^}]*}\) .*/\1 %d/" % old,
+             BACKUP_PROM)
+    query = 'ALERTS{alertname="BackupTooOld",alertstate="firing"}'
+    t0 = time.time()
+    try:
+        firing = wait_until(lambda: _query(lab, query), 90, step=2.0)
+        elapsed = time.time() - t0
+    finally:
+        Lab.exec(host, "/usr/local/lib/sovereign-pgbackrest-backup-metrics", "--stanza=main", "--user=postgres",
+                 "--dir=/var/lib/prometheus/node-exporter")
+    assert firing, _query(lab, BACKUP_METRIC)
+    assert {a["metric"]["severity"] for a in firing} == {"warning", "critical"}
+    message = "backup time forced 60 h back on %s -> BackupTooOld firing: %.1f s" % (host, elapsed)
+    print(message)
+    append_measurement(TIMINGS, message)
+    assert wait_until(lambda: not _query(lab, query), 60, step=2.0), "BackupTooOld still firing after the real time came back"

@@ -237,6 +237,8 @@ def test_kill_primary_while_writing_and_fail_over(hosts, eph, app_dsn):
     run = _playbook(eph, "playbooks/runbooks/pg_dr_failover.yml", "-e", "pg_failover_target=" + SYNC)
     runbook_done = time.monotonic()
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    # The killed primary could not be reached: the report says so instead of "fenced".
+    assert "old primary %s: unreachable, not fenced now" % PRIMARY in re.sub(r"\s+", " ", run.stdout), run.stdout[-3000:]
     assert wait_for(lambda: ADDR[SYNC] in writer.first_ok_after, timeout=60), "no write on the new primary"
     time.sleep(2)
     writer.stop.set()
@@ -258,6 +260,23 @@ def test_async_standby_follows_new_primary(hosts):
                     == "%s:streaming" % ASYNC, timeout=60)
     count = psql(hosts[SYNC], "SELECT count(*) FROM failover_probe", db="app")
     assert wait_for(lambda: psql(hosts[ASYNC], "SELECT count(*) FROM failover_probe", db="app") == count, timeout=30)
+
+
+def test_converge_on_the_stale_inventory_is_refused_and_dr_keeps_streaming(hosts, eph):
+    """The failover above left the inventory naming the killed pg1 as primary. A routine converge
+    then (an AWX schedule) must stop before any change, say which host is the primary now and what
+    to change, and leave the DR standby streaming from the new primary."""
+    run = _playbook(eph, "playbooks/postgresql.yml")
+    assert run.returncode != 0, run.stdout[-3000:]
+    out = re.sub(r"\s+", " ", run.stdout)
+    assert "%s is the primary now" % SYNC in out and "postgresql_role: primary on %s" % SYNC in out, run.stdout[-3000:]
+    recap = [line for line in run.stdout.splitlines() if "changed=" in line and "ok=" in line]
+    assert recap and all(re.search(r"changed=0\s", line) for line in recap), "\n".join(recap)
+    assert not any(line.startswith(BACKUP) for line in recap), "the backup host's play ran on the stale inventory"
+    assert psql(hosts[ASYNC], "SELECT sender_host || ':' || status FROM pg_stat_wal_receiver") == \
+        "%s:streaming" % ADDR[SYNC]
+    assert psql(hosts[SYNC], "SELECT application_name || ':' || state FROM pg_stat_replication") == \
+        "%s:streaming" % ASYNC
 
 
 def test_old_primary_started_again_is_fenced(hosts, app_dsn):
