@@ -70,12 +70,20 @@ def backend(request, lab_firewall):
     lab_firewall["current"] = name
     again, again_seconds = (converge(name, "firewall_backend-%s-rerun-lab.log" % name) if name in RERUN
                             else (None, 0.0))
-    audit, audit_seconds = firewall_audit.run_audit("firewall_audit-lab-%s" % name)
     rerun = ("rerun %.1f s (changed=%d)" % (again_seconds, sum(c["changed"] for c in again.values()))
              if again is not None else "no rerun")
-    line = ("%s: switch %.1f s (changed on %d/%d hosts), %s, audit %.1f s: %s probes (%s UDP), %s failed"
-            % (name, switch_seconds, sum(1 for c in switched.values() if c["changed"]), len(switched), rerun,
-               audit_seconds, audit["probes"], audit["udp_probes"], audit["failed"]))
+    # Back on nftables with every host's table byte-identical to the one site.yml converged (which
+    # tests/lab/test_firewall.py audited with the same probes), the audit would repeat that one:
+    # it runs only when a table differs (the identity is asserted by test_only_this_backend_filters).
+    if name == "nftables" and all(nft_table(h) == lab_firewall["baseline"][h] for h in sorted(lab_hosts())):
+        audit, audit_seconds = None, 0.0
+        result = "audit not repeated (every table identical to the audited site.yml one)"
+    else:
+        audit, audit_seconds = firewall_audit.run_audit("firewall_audit-lab-%s" % name)
+        result = "audit %.1f s: %s probes (%s UDP), %s failed" % (audit_seconds, audit["probes"], audit["udp_probes"],
+                                                                  audit["failed"])
+    line = ("%s: switch %.1f s (changed on %d/%d hosts), %s, %s"
+            % (name, switch_seconds, sum(1 for c in switched.values() if c["changed"]), len(switched), rerun, result))
     lab_firewall["lines"].append(line)
     warnings.warn(line)
     return {"name": name, "switched": switched, "again": again, "audit": audit}
@@ -92,6 +100,8 @@ def test_switch_applies_the_backend_and_a_rerun_changes_nothing(backend):
 
 @pytest.mark.parametrize("check", firewall_audit.LAB_PROPERTIES, ids=lambda f: f.__name__)
 def test_audit_proves_the_policy(backend, check):
+    if backend["audit"] is None:
+        pytest.skip("%s: every host's table is the audited site.yml one (test_firewall.py)" % backend["name"])
     check(backend["audit"])
 
 
