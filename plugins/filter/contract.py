@@ -103,7 +103,8 @@ def awx_survey(contract, name=None):
         elif "choices" in option and kind == "list":
             question.update(type="multiselect", choices=[str(c) for c in option["choices"]])
         elif "choices" in option:
-            question.update(type="multiplechoice", choices=[str(c) for c in option["choices"]])
+            # "" (not given) is a blank answer in AWX, not a choice
+            question.update(type="multiplechoice", choices=[str(c) for c in option["choices"] if c != ""])
         elif kind in ("str", "path", "list", "raw"):
             question.update(type="text", min=0, max=1024)
             if kind == "list":
