@@ -211,3 +211,15 @@ def test_configure_playbook_only_talks_to_awx_through_awx_awx():
             "awx.awx.inventory_source", "awx.awx.notification_template", "awx.awx.execution_environment"} <= set(api)
     secret_tasks = [t for t in play["tasks"] if any(m in t for m in ("awx.awx.credential", "awx.awx.notification_template"))]
     assert all(t.get("no_log") for t in secret_tasks)
+
+
+def test_operations_doc_has_a_section_per_template_with_its_inputs(rendered):
+    with open(os.path.join(REPO, "docs", "operations.md"), encoding="utf-8") as handle:
+        doc = handle.read()
+    sections = {part.split("\n", 1)[0].strip(): part for part in doc.split("\n### ")[1:]}
+    for jt in rendered["job_templates"]:
+        assert jt["name"] in sections, jt["name"]
+        text = sections[jt["name"]]
+        assert jt["playbook"] in text and "Changes:" in text and "Rollback:" in text, jt["name"]
+        for option in contract_of(jt["playbook"]).get("options") or {}:
+            assert "`%s`" % option in text, (jt["name"], option)
