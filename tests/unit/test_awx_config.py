@@ -63,6 +63,8 @@ def _expected_question(variable, option):
         q.update(type="integer", default=option.get("default", ""))
     elif kind == "float":
         q.update(type="float", default=option.get("default", ""))
+    elif "choices" in option and kind == "list":
+        q.update(type="multiselect", choices=option["choices"], default="\n".join(option.get("default", [])))
     elif "choices" in option:
         q.update(type="multiplechoice", choices=[c for c in option["choices"] if c != ""],
                  default=option.get("default", ""))

@@ -92,7 +92,8 @@ def test_contract_is_well_formed(playbook):
         assert option.get("description"), (playbook, name)
         assert not (option.get("required") and "default" in option), (playbook, name, "required with a default")
         if "choices" in option and "default" in option:
-            assert option["default"] in option["choices"], (playbook, name)
+            default = option["default"] if isinstance(option["default"], list) else [option["default"]]
+            assert set(default) <= set(option["choices"]), (playbook, name)
         if "inventory_hosts" in option:
             assert spec[name]["choices"][:1] == groups.get(option["inventory_hosts"], [])[:1]
     awx_survey(contract)  # every asked option maps to a survey question type
