@@ -9,6 +9,7 @@ when ansible_runner is not importable (tests/requirements.txt pins it)."""
 import glob
 import json
 import os
+import re
 import subprocess
 import tarfile
 
@@ -47,7 +48,9 @@ def _secrets_dir(env):
     res = subprocess.run(["ansible", "-i", "inventories/lab", "localhost", "-m", "ansible.builtin.debug",
                           "-a", "var=platform_secrets_dir", "-o"], capture_output=True, text=True, cwd=REPO, env=env,
                          check=True)
-    return res.stdout.split('"platform_secrets_dir": "', 1)[1].split('"', 1)[0]
+    match = re.search(r'"platform_secrets_dir":\s*"([^"]+)"', res.stdout)
+    assert match, res.stdout
+    return match.group(1)
 
 
 @pytest.fixture(scope="module")
