@@ -26,12 +26,15 @@ def _keys(password, salt, iterations):
     return stored_key, server_key
 
 
+def _b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
 def scram_sha256_verifier(password, salt=None, iterations=ITERATIONS):
     """The verifier of ``password`` (a random 16-byte salt unless a base64 ``salt`` is given)."""
     raw_salt = base64.b64decode(salt) if salt else os.urandom(16)
     stored_key, server_key = _keys(password, raw_salt, int(iterations))
-    b64 = lambda data: base64.b64encode(data).decode("ascii")  # noqa: E731
-    return "SCRAM-SHA-256$%d:%s$%s:%s" % (int(iterations), b64(raw_salt), b64(stored_key), b64(server_key))
+    return "SCRAM-SHA-256$%d:%s$%s:%s" % (int(iterations), _b64(raw_salt), _b64(stored_key), _b64(server_key))
 
 
 def scram_sha256_verifies(verifier, password):
