@@ -125,3 +125,13 @@ def test_wrong_value_is_refused_before_any_host(playbook):
     expected = "TASK [Input contract | %s]" % os.path.basename(playbook[:-4] + ".spec.yml")
     assert len(tasks) == 1 and tasks[0].startswith(expected), tasks
     assert "UNREACHABLE" not in out and "no-such-container" not in out
+
+
+def test_every_operator_playbook_and_awx_configure_pass_syntax_check():
+    playbooks = operator_playbooks() + ["playbooks/awx_configure.yml"]
+    env = ansible_env()
+    env.update({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"})
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    proc = subprocess.run([ansible_bin("ansible-playbook"), "--syntax-check", "-i", "inventories/lab"] + playbooks,
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
