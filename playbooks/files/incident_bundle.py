@@ -1,4 +1,6 @@
-#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+# Copyright: sovereign.datacenter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Controller side of playbooks/runbooks/incident_diagnostics.yml: reads one JSON document on stdin
 # (the hosts' collect results, the incident and its deadlines, the known secret values), redacts
 # every text against those values, writes <dir>/<id>/<host>/<section>.txt and summary.json/.md,

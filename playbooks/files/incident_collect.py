@@ -1,4 +1,6 @@
-#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+# Copyright: sovereign.datacenter contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Read-only incident diagnostics of one host (run by playbooks/runbooks/incident_diagnostics.yml as
 # `python3 -c <this file> <json options>`). Prints one JSON document: {"sections": {name: text},
 # "facts": {...}}. Every command only reads; each has a timeout, and a failing one is reported in its
