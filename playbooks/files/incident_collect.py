@@ -61,8 +61,8 @@ for unit in wanted:
                                     "-o", "short-iso"]) or ""
 
 # Disk, memory, CPU.
-section("system", ["uptime"], ["nproc"], ["cat", "/proc/loadavg"], ["free", "-m"], ["df", "-hPT", "-x", "tmpfs",
-                                                                                     "-x", "devtmpfs"], ["df", "-iP"])
+section("system", ["uptime"], ["nproc"], ["cat", "/proc/loadavg"], ["free", "-m"],
+        ["df", "-hPT", "-x", "tmpfs", "-x", "devtmpfs"], ["df", "-iP"])
 section("processes", ["ps", "-eo", "pid,user,pcpu,pmem,rss,etime,comm", "--sort=-pcpu"])
 try:
     with open("/proc/loadavg", encoding="ascii") as handle:

@@ -10,6 +10,7 @@ import datetime
 
 from ansible.errors import AnsibleFilterError
 
+
 def _parse(stamp):
     if isinstance(stamp, datetime.datetime):
         value = stamp

@@ -21,8 +21,8 @@ MATRIX = {"P0": {"response_minutes": 15, "resolution_minutes": 60, "status_updat
 SECRET = "S3cr3t-planted-4711"
 
 
-@pytest.mark.parametrize("severity,response,resolution", [("P0", "10:15", "11:00"), ("P1", "10:30", "14:00"),
-                                                         ("P2", "12:00", "10:00")])
+@pytest.mark.parametrize("severity,response,resolution",
+                         [("P0", "10:15", "11:00"), ("P1", "10:30", "14:00"), ("P2", "12:00", "10:00")])
 def test_deadlines_from_the_severity_matrix(severity, response, resolution):
     got = incident_deadlines(severity, MATRIX, "2026-12-01T10:00:00Z")
     assert got["response_due"] == "2026-12-01T%s:00Z" % response
