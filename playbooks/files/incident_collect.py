@@ -28,7 +28,7 @@ def run(argv, user=None):
         argv = ["runuser", "-u", user, "--"] + argv
     try:
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=TIMEOUT,
-                              universal_newlines=True, stdin=subprocess.DEVNULL, cwd="/")
+                              universal_newlines=True, stdin=subprocess.DEVNULL, cwd="/", check=False)
         text = proc.stdout
         if proc.returncode != 0:
             text += "\n[exit status %d]" % proc.returncode
