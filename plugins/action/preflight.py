@@ -150,9 +150,9 @@ class ActionModule(ActionBase):
             result["msg"] = ("Invalid inventory (%d problem(s)), refused on the controller before any host task; "
                              "no host was touched: %s" % (len(problems), " | ".join(problems)))
         else:
+            environment = get(hosts[0], "platform_environment", fallback="?") if hosts else "?"
             result["msg"] = ("inventory %s: %d hosts valid (inventory model, flow policy, PostgreSQL topology, "
-                             "role arguments of %d roles)" % (get(hosts[0], "platform_environment", fallback="?")
-                                                             if hosts else "?", len(hosts), len(specs)))
+                             "role arguments of %d roles)" % (environment, len(hosts), len(specs)))
         return result
 
     # ------------------------------------------------------------------ inputs
@@ -230,7 +230,7 @@ class ActionModule(ActionBase):
         return []
 
     def _postgresql_errors(self, groups, raw, get):
-        candidates = [h for h in sorted(groups["all"])]
+        candidates = sorted(groups["all"])
         group = get(candidates[0], "postgresql_group", "postgresql", "postgresql") if candidates else "postgresql"
         members = sorted(groups.get(group) or [])
         settings = {}

@@ -98,8 +98,8 @@ def test_postgresql_topology():
     ok = {"a1": _pg("primary"), "a2": _pg(postgresql_synchronous=True), "b1": _pg()}
     assert postgresql_errors(["a1", "a2", "b1"], ok, GROUPS) == []
     assert postgresql_errors([], {}, GROUPS) == []
-    bad = {"a1": _pg("primary"), "a2": _pg("primary"), "b1": _pg("replica", postgresql_synchronous=True,
-                                                                  postgresql_replication_password_set=False)}
+    bad = {"a1": _pg("primary"), "a2": _pg("primary"),
+           "b1": _pg("replica", postgresql_synchronous=True, postgresql_replication_password_set=False)}
     errors = postgresql_errors(["a1", "a2", "b1"], bad, GROUPS)
     assert "host 'b1': postgresql_role='replica': must be primary or standby" in errors
     assert any(e.startswith("host 'b1': postgresql_synchronous=True but the host is not in site dc1") for e in errors)
