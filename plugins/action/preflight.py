@@ -23,7 +23,7 @@ from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_policy 
     Policy,
     merge_flows,
 )
-from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import inventory_errors
+from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import PlatformModel
 from ansible_collections.sovereign.datacenter.plugins.module_utils._preflight import (
     argument_errors,
     consistency_errors,
@@ -106,19 +106,23 @@ class ActionModule(ActionBase):
                 return fallback
 
         sections = {}
+        # The platform model, parsed once: its problems are the inventory section, and the flow
+        # policy resolves its groups and addresses from it.
+        first = hosts[0] if hosts else None
+        model = PlatformModel(
+            dict((host, {"groups": [g for g in sorted(groups) if g not in ("all", "ungrouped") and host in groups[g]],
+                         "platform_address": get(host, "platform_address"),
+                         "platform_address6": get(host, "platform_address6")}) for host in hosts),
+            get(first, "platform_tiers", fallback=[]), get(first, "platform_sites", fallback=[]),
+            get(first, "platform_segments", fallback={}))
         if "inventory" not in skip:
-            model_hosts = dict((host, {"group_names": list(get(host, "group_names", fallback=[]) or []),
-                                       "platform_address": get(host, "platform_address")}) for host in hosts)
-            first = hosts[0] if hosts else None
-            sections["inventory"] = inventory_errors(
-                model_hosts, get(first, "platform_tiers", fallback=[]), get(first, "platform_sites", fallback=[]),
-                get(first, "platform_segments", fallback={})) if first else []
+            sections["inventory"] = model.messages()
         if "platform" not in skip:
             wide = dict((host, dict((name, get(host, name)) for name in PLATFORM_WIDE + tuple(
                 n for n in raw[host] if n.startswith("platform_flows_")) if name in raw[host])) for host in hosts)
             sections["platform"] = consistency_errors(wide, sorted(set(n for h in wide.values() for n in h)))
         if "flows" not in skip and hosts:
-            sections["flows"] = self._flow_errors(hosts, groups, raw, get)
+            sections["flows"] = self._flow_errors(hosts, groups, raw, get, model)
         if "postgresql" not in skip:
             sections["postgresql"] = self._postgresql_errors(groups, raw, get)
         if "arguments" not in skip:
@@ -199,7 +203,7 @@ class ActionModule(ActionBase):
         return self._templar.copy_with_new_env(available_variables=variables).template(default)
 
     # ------------------------------------------------------------------ checks
-    def _flow_errors(self, hosts, groups, raw, get):
+    def _flow_errors(self, hosts, groups, raw, get, model):
         first = hosts[0]
         pattern = get(first, "firewall_flow_layers_pattern", "firewall", "^platform_flows_.+$")
         try:
@@ -208,16 +212,17 @@ class ActionModule(ActionBase):
             return ["firewall_flow_layers_pattern=%r: not a regular expression (%s)" % (pattern, exc)]
         layer_names = sorted(n for n in raw[first] if layer_re.match(n))
         flows = merge_flows(get(first, "firewall_flows", "firewall", []), *[get(first, n, fallback=[]) for n in layer_names])
-        model = dict((host, {"platform_address": get(host, "platform_address"),
-                             "platform_address6": get(host, "platform_address6"),
-                             "groups": [g for g in sorted(groups) if g not in ("all", "ungrouped") and host in groups[g]]})
-                     for host in hosts)
         egress = {}
         for host in hosts:
             if get(host, "firewall_egress_policy", "firewall", False) in (True, "true", "yes", "True", 1):
                 egress[host] = get(host, "firewall_egress_allow", "firewall", [])
         try:
-            policy = Policy(model, get(first, "firewall_segments", "firewall", {}), flows,
+            segments = get(first, "firewall_segments", "firewall", {})
+            if segments != model.segments:  # the firewall compiles other segments than the platform's
+                model = PlatformModel(dict((h, {"groups": model.groups_of[h], "platform_address": get(h, "platform_address"),
+                                                "platform_address6": get(h, "platform_address6")}) for h in hosts),
+                                      model.tiers, model.sites, segments)
+            policy = Policy({}, segments, flows, model=model,
                             tiers=get(first, "platform_tiers", fallback=[]), sites=get(first, "platform_sites", fallback=[]),
                             ports_map=get(first, "platform_ports", fallback={}) or {},
                             cdn_ranges=get(first, "firewall_cdn_ranges", "firewall", []),
