@@ -161,9 +161,8 @@ class Ruleset(FirewallHost):
         else:
             _write(self.rollback_file, previous_file)
             restore_file = "cp -f '%s' '%s'" % (self.rollback_file, self.path)
-        self.arm_rollback(["%s -f '%s' && %s && rm -f '%s'" % (self.nft, self.rollback_nft, restore_file,
-                                                                self.applied_listing)],
-                          timeout, "Restore the previous firewall ruleset",
+        restore = "%s -f '%s' && %s && rm -f '%s'" % (self.nft, self.rollback_nft, restore_file, self.applied_listing)
+        self.arm_rollback([restore], timeout, "Restore the previous firewall ruleset",
                           ["Written by sovereign.datacenter.nftables_ruleset: restores the ruleset that was",
                            "live before the last unconfirmed change."])
 
