@@ -34,7 +34,8 @@ class FakeHost:
         script, self.timer = self.timer, None
         subprocess.run(["/bin/sh", script], check=True)
 
-    def run_command(self, module, args, **kwargs):
+    def run_command(self, args, **kwargs):
+        """AnsibleModule.run_command, patched on the class: called unbound, without the module."""
         argv = [str(a) for a in args]
         self.commands.append(argv)
         if argv[0] == self.nft:
@@ -73,7 +74,7 @@ class FakeHost:
 @pytest.fixture()
 def host(tmp_path, monkeypatch):
     fake = FakeHost(tmp_path)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, args, **kw: fake.run_command(self, args, **kw))
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", fake.run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
                         lambda self, name, *a, **kw: name if name.startswith("/") else "/usr/bin/" + name)
     monkeypatch.setattr(_firewall_apply.FirewallHost, "systemd_run", lambda self: "/usr/bin/systemd-run")
@@ -96,7 +97,7 @@ def _files(tmp_path, content="rules v1\n", **extra):
 
 
 ADAPTERS = {
-    "nftables_ruleset": (nftables_ruleset, lambda tmp, host, **kw: _nft(tmp, host, **kw)),
+    "nftables_ruleset": (nftables_ruleset, _nft),
     "firewall_files": (firewall_files, lambda tmp, host, **kw: _files(tmp, **kw)),
 }
 
