@@ -268,8 +268,8 @@ def test_converge_on_the_stale_inventory_is_refused_and_dr_keeps_streaming(hosts
     to change, and leave the DR standby streaming from the new primary."""
     run = _playbook(eph, "playbooks/postgresql.yml")
     assert run.returncode != 0, run.stdout[-3000:]
-    out = re.sub(r"\s+", " ", run.stdout)
-    assert "%s is the primary now" % SYNC in out and "postgresql_role: primary on %s" % SYNC in out, run.stdout[-3000:]
+    out = re.sub(r"\s+", " ", run.stdout + run.stderr)  # failures go to stderr (display_failed_stderr)
+    assert "%s is the primary now" % SYNC in out and "postgresql_role: primary on %s" % SYNC in out, out[-3000:]
     recap = [line for line in run.stdout.splitlines() if "changed=" in line and "ok=" in line]
     assert recap and all(re.search(r"changed=0\s", line) for line in recap), "\n".join(recap)
     assert not any(line.startswith(BACKUP) for line in recap), "the backup host's play ran on the stale inventory"
