@@ -107,11 +107,11 @@ if OPTS.get("redis"):
 if OPTS.get("rabbitmq"):
     section("rabbitmq", ["rabbitmq-diagnostics", "-q", "ping"], ["rabbitmq-diagnostics", "-q", "status"])
 
-# Alerts currently firing, from this monitoring host's Prometheus (TLS verified against the system trust store).
+# Alerts currently firing, from this monitoring host's Prometheus (TLS verified against the platform CA, ca_file).
 if OPTS.get("prometheus_url"):
     try:
         with urllib.request.urlopen(OPTS["prometheus_url"].rstrip("/") + "/api/v1/alerts", timeout=TIMEOUT,
-                                    context=ssl.create_default_context()) as resp:
+                                    context=ssl.create_default_context(cafile=OPTS.get("ca_file") or None)) as resp:
             alerts = json.load(resp).get("data", {}).get("alerts", [])
         firing = [a for a in alerts if a.get("state") == "firing"]
         facts["alerts_firing"] = [{"alertname": a.get("labels", {}).get("alertname"),
