@@ -32,13 +32,9 @@ options:
   roles_dir:
     description: Directory of the roles whose argument specs are evaluated; defaults to the collection's C(roles/).
     type: path
+extends_documentation_fragment:
+  - sovereign.datacenter.read_only
 attributes:
-  check_mode:
-    support: full
-    description: Read-only; behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: No diff is returned.
   action:
     support: full
     description: Implemented by an action plugin on the controller.
