@@ -117,8 +117,9 @@ def _env(eph):
     env.setdefault("ANSIBLE_NOCOLOR", "1")
     try:
         import ansible_mitogen
-        env.setdefault("ANSIBLE_STRATEGY_PLUGINS", os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy"))
-        env.setdefault("ANSIBLE_STRATEGY", "mitogen_linear")
+        env.setdefault("ANSIBLE_STRATEGY_PLUGINS", os.pathsep.join([
+            str(REPO / "scripts" / "strategy"), os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy")]))
+        env.setdefault("ANSIBLE_STRATEGY", "mitogen_linear_unpinned")
     except ImportError:
         pass
     return env
