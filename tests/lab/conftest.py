@@ -47,6 +47,16 @@ def lab(*args, timeout=1800):
     return res
 
 
+def secrets_dir():
+    """The lab's secret store on the controller (platform_secrets_dir, as the inventory computes it)."""
+    out = subprocess.run(["bash", "-c", "source scripts/env.sh >/dev/null && ansible -i inventories/lab localhost "
+                          "-m ansible.builtin.debug -a var=platform_secrets_dir -o"], capture_output=True, text=True,
+                         cwd=REPO, check=True).stdout
+    match = re.search(r'"platform_secrets_dir":\s*"([^"]+)"', out)
+    assert match, out
+    return match.group(1)
+
+
 def recap(output):
     """PLAY RECAP per lab host. The controller (localhost: every operator playbook's input contract
     play, report writers) is not a lab host and is left out."""

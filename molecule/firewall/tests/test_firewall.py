@@ -52,7 +52,7 @@ MATRIX = [
 def matrix(hosts):
     """Every probe of MATRIX, made at once from each source host (one timeout per source, not per dropped
     port), before any test below changes a rule."""
-    return firewall_probes.probe_matrix(hosts, [(src, dst, port, "tcp") for src, dst, port, _ in MATRIX], ADDR)
+    return firewall_probes.probe_matrix(hosts, [(src, dst, port, "tcp") for src, dst, port, _expected in MATRIX], ADDR)
 
 
 @pytest.mark.parametrize("src,dst,port,expected", MATRIX)
