@@ -3,81 +3,46 @@ ansible-runner, with its survey's defaults as extra vars (generated from the run
 by the same filter awx_configure.yml uses), against the converged lab. The bundle must hold a
 section per lab host, the database checks on every PostgreSQL member, the alerts of the monitoring
 host, and none of the lab's known secret values (every file of its secret store): 0 hits.
-
-Written without a lab to run it on (the lab belonged to another session); it skips, saying why,
-when ansible_runner is not importable (tests/requirements.txt pins it)."""
+The other read-only templates run the same way in their own lab tests (compliance audit:
+test_compliance.py, firewall audit: test_firewall.py), the DR drill in test_zy_awx_switchover.py
+(tests/support/awx_template.py). It skips, saying why, when ansible_runner is not importable
+(tests/requirements.txt pins it)."""
 import glob
 import json
 import os
-import re
 import subprocess
 import tarfile
 
 import pytest
-import yaml
 
-from conftest import REPO, lab_hosts
+from conftest import REPO, lab_hosts, secrets_dir
+from support import awx_template
 
-try:
-    import ansible_runner
-except ImportError:  # pragma: no cover - depends on the tool set
-    ansible_runner = None
-
-pytestmark = pytest.mark.skipif(ansible_runner is None,
+pytestmark = pytest.mark.skipif(not awx_template.available(),
                                 reason="ansible_runner is not importable: pip install -r tests/requirements.txt")
 OUT = os.path.join(REPO, "tests", "output", "awx-runbooks")
 RUNBOOK = "playbooks/runbooks/incident_diagnostics.yml"
 
 
-def _survey_defaults(playbook):
-    """Extra vars AWX sends for an unanswered survey: each question's default (blank ones are not sent)."""
-    from ansible_collections.sovereign.datacenter.plugins.filter.contract import awx_survey
-    with open(os.path.join(REPO, playbook[:-4] + ".spec.yml"), encoding="utf-8") as handle:
-        survey = awx_survey(yaml.safe_load(handle))
-    return {q["variable"]: q["default"] for q in survey["spec"] if q["default"] not in ("", None)}
-
-
-def _lab_env():
-    """The environment scripts/env.sh sets (collection path, mitogen strategy), as a dict."""
-    out = subprocess.run(["bash", "-c", "source scripts/env.sh >/dev/null && env -0"], capture_output=True, cwd=REPO,
-                         check=True).stdout.decode()
-    return dict(line.split("=", 1) for line in out.split("\0") if "=" in line)
-
-
-def _secrets_dir(env):
-    res = subprocess.run(["ansible", "-i", "inventories/lab", "localhost", "-m", "ansible.builtin.debug",
-                          "-a", "var=platform_secrets_dir", "-o"], capture_output=True, text=True, cwd=REPO, env=env,
-                         check=True)
-    match = re.search(r'"platform_secrets_dir":\s*"([^"]+)"', res.stdout)
-    assert match, res.stdout
-    return match.group(1)
-
-
 @pytest.fixture(scope="module")
-def bundle(lab_up, tmp_path_factory):
-    env = _lab_env()
-    extravars = dict(_survey_defaults(RUNBOOK), incident_id="INC-LAB", incident_diagnostics_output_dir=OUT)
-    assert extravars["incident_severity"] == "P0" and extravars["incident_diagnostics_log_lines"] == 500
+def bundle(lab_up):
+    assert awx_template.survey_defaults(RUNBOOK)["incident_severity"] == "P0"
+    assert awx_template.survey_defaults(RUNBOOK)["incident_diagnostics_log_lines"] == 500
     os.makedirs(OUT, exist_ok=True)
-    run = ansible_runner.run(private_data_dir=str(tmp_path_factory.mktemp("runner")), project_dir=REPO,
-                             playbook=RUNBOOK, inventory=os.path.join(REPO, "inventories", "lab"), extravars=extravars,
-                             envvars={k: v for k, v in env.items() if k.startswith("ANSIBLE_")}, quiet=True,
-                             timeout=1800)
-    log = run.stdout.read()
-    with open(os.path.join(OUT, "incident_diagnostics.log"), "w", encoding="utf-8") as handle:
-        handle.write(log)
-    assert run.status == "successful" and run.rc == 0, log[-4000:]
+    run = awx_template.run(RUNBOOK, {"incident_id": "INC-LAB", "incident_diagnostics_output_dir": OUT},
+                           log="awx-runbooks/incident_diagnostics.log")
+    log = run["stdout"]
+    assert run["status"] == "successful" and run["rc"] == 0, log[-4000:]
     with tarfile.open(os.path.join(OUT, "INC-LAB.tar.gz")) as tar:
         members = {m.name: tar.extractfile(m).read().decode("utf-8", "replace") for m in tar.getmembers() if m.isfile()}
-    return {"log": log, "members": members, "secrets_dir": _secrets_dir(env),
-            "summary_md": open(os.path.join(OUT, "INC-LAB.summary.md"), encoding="utf-8").read(),
-            "stats": run.stats}
+    with open(os.path.join(OUT, "INC-LAB.summary.md"), encoding="utf-8") as handle:
+        summary_md = handle.read()
+    return {"log": log, "members": members, "secrets_dir": secrets_dir(), "summary_md": summary_md, "run": run}
 
 
 def test_runs_read_only_on_every_host(bundle):
-    stats = bundle["stats"]
-    changed = {h: n for h, n in (stats.get("changed") or {}).items() if h != "localhost" and n}
-    assert changed == {}, stats  # the hosts are only read; localhost writes the bundle
+    # the hosts are only read; localhost writes the bundle
+    assert awx_template.changed_hosts(bundle["run"]) == {}, bundle["run"]["stats"]
 
 
 def test_every_lab_host_has_its_section(bundle):
@@ -93,7 +58,7 @@ def test_every_lab_host_has_its_section(bundle):
 def test_database_and_alerts(bundle):
     summary = json.loads(bundle["members"]["INC-LAB/summary.json"])
     inventory = subprocess.run(["ansible-inventory", "-i", "inventories/lab", "--list"], capture_output=True, text=True,
-                               cwd=REPO, check=True, env=_lab_env()).stdout
+                               cwd=REPO, check=True, env=awx_template.lab_env()).stdout
     groups = json.loads(inventory)
     members = set(groups.get("postgresql", {}).get("hosts", []))
     assert set(summary["postgresql"]) == members
