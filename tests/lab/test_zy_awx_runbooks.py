@@ -26,8 +26,8 @@ RUNBOOK = "playbooks/runbooks/incident_diagnostics.yml"
 
 @pytest.fixture(scope="module")
 def bundle(lab_up):
-    assert awx_template.survey_defaults(RUNBOOK)["incident_severity"] == "P0"
-    assert awx_template.survey_defaults(RUNBOOK)["incident_diagnostics_log_lines"] == 500
+    defaults = awx_template.survey_defaults(RUNBOOK)
+    assert defaults["incident_severity"] == "P0" and defaults["incident_diagnostics_log_lines"] == 500
     os.makedirs(OUT, exist_ok=True)
     run = awx_template.run(RUNBOOK, {"incident_id": "INC-LAB", "incident_diagnostics_output_dir": OUT},
                            log="awx-runbooks/incident_diagnostics.log")

@@ -13,37 +13,26 @@ import warnings
 
 import pytest
 
-from conftest import REPO, Lab, secrets_dir
+from conftest import PG_MEMBERS, REPO, pg_primary, psql, secrets_dir
 from support import awx_template, pg_writer
 from support.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(not awx_template.available(),
                                 reason="ansible_runner is not importable: pip install -r tests/requirements.txt")
-MEMBERS = {"pg1": "10.210.20.11", "pg2": "10.210.20.12", "pg3": "10.220.20.11"}
 SYNC = "pg2"  # postgresql_synchronous: true in inventories/lab/hosts.yml
 CLIENT = "app1"
 RUNBOOK = "playbooks/runbooks/pg_switchover.yml"
 MEASUREMENTS = os.path.join(REPO, "tests", "output", "switchover_drill-lab.txt")
 
 
-def psql(host, sql, db="postgres"):
-    return Lab.exec(host, "runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-d", db, "-c", sql).stdout.strip()
-
-
-def primary():
-    found = [m for m in sorted(MEMBERS) if psql(m, "SELECT pg_is_in_recovery()") == "f"]
-    assert len(found) == 1, found
-    return found[0]
-
-
 @pytest.fixture(scope="module")
 def drill(lab_up):
     with open(os.path.join(secrets_dir(), "secrets", "postgresql", "app"), encoding="utf-8") as handle:
         password = handle.read().strip()
-    start = primary()
-    target = SYNC if start != SYNC else sorted(set(MEMBERS) - {SYNC, "pg3"})[0]
+    start = pg_primary()
+    target = SYNC if start != SYNC else sorted(set(PG_MEMBERS) - {SYNC, "pg3"})[0]
     legs = []
-    run_id = pg_writer.start(CLIENT, list(MEMBERS.values()), password)
+    run_id = pg_writer.start(CLIENT, list(PG_MEMBERS.values()), password)
     try:
         assert wait_until(lambda: sum(1 for e in pg_writer.events(CLIENT) if e["kind"] == "write") >= 5, 30)
         for source, dest in ((start, target), (target, start)):
@@ -55,7 +44,7 @@ def drill(lab_up):
             # the client is writing on the new primary before the next leg
             assert wait_until(lambda t=ended: any(e["kind"] == "write" and e["t"] > t for e in pg_writer.events(CLIENT)),
                               30)
-            legs.append({"from": source, "to": dest, "run": run, "primary": primary(),
+            legs.append({"from": source, "to": dest, "run": run, "primary": pg_primary(),
                          "events": pg_writer.events(CLIENT)[before:]})
     finally:
         pg_writer.stop(CLIENT)
@@ -72,7 +61,7 @@ def test_each_leg_moves_the_primary_and_every_other_member_streams_from_it(drill
     assert [leg["primary"] for leg in drill["legs"]] == [drill["legs"][0]["to"], drill["start"]]
     current = drill["start"]
     rows = psql(current, "SELECT application_name || ':' || state FROM pg_stat_replication ORDER BY 1").split()
-    assert len(rows) == len(MEMBERS) - 1 and all(r.endswith(":streaming") for r in rows), rows
+    assert len(rows) == len(PG_MEMBERS) - 1 and all(r.endswith(":streaming") for r in rows), rows
 
 
 def test_no_acknowledged_write_is_lost_and_the_outage_is_reported(drill):

@@ -21,24 +21,13 @@ import warnings
 
 import pytest
 
-from conftest import REPO, Lab, secrets_dir
+from conftest import PG_MEMBERS, REPO, pg_primary, psql, secrets_dir
 from support import firewall_audit, pg_writer
 from support.waiting import wait_until
 
-MEMBERS = {"pg1": "10.210.20.11", "pg2": "10.210.20.12", "pg3": "10.220.20.11"}
 CLIENT = "app1"
 MEASUREMENTS = os.path.join(REPO, "tests", "output", "rolling_upgrade-lab.txt")
 WINDOW = re.compile(r"switchover (\S+) -> (\S+) started (\S+), ended (\S+)")
-
-
-def psql(host, sql, db="postgres"):
-    return Lab.exec(host, "runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-d", db, "-c", sql).stdout.strip()
-
-
-def primary():
-    found = [m for m in sorted(MEMBERS) if psql(m, "SELECT pg_is_in_recovery()") == "f"]
-    assert len(found) == 1, found
-    return found[0]
 
 
 def epoch(stamp):
@@ -52,8 +41,8 @@ def app_password():
 
 @pytest.fixture(scope="module")
 def upgrade(lab_up):
-    before = primary()
-    run = pg_writer.start(CLIENT, list(MEMBERS.values()), app_password())
+    before = pg_primary()
+    run = pg_writer.start(CLIENT, list(PG_MEMBERS.values()), app_password())
     try:
         assert wait_until(lambda: sum(1 for e in pg_writer.events(CLIENT) if e["kind"] == "write") >= 5, 30)
         res, seconds = firewall_audit.lab_playbook("runbooks/rolling_upgrade.yml", "-e",
@@ -62,7 +51,7 @@ def upgrade(lab_up):
         assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-2000:]
         window = WINDOW.search(re.sub(r"\s+", " ", res.stdout))
         assert window, res.stdout[-3000:]
-        after = primary()
+        after = pg_primary()
         # a few writes on the new primary after the run
         ended = epoch(window.group(4))
         assert wait_until(lambda: sum(1 for e in pg_writer.events(CLIENT) if e["kind"] == "write" and e["t"] > ended)
@@ -101,7 +90,7 @@ def test_writes_failed_only_inside_the_switchover_window(upgrade):
 
 def test_the_writer_continued_on_the_new_primary_and_lost_no_row(upgrade):
     connects = [e for e in upgrade["events"] if e["kind"] == "connected"]
-    assert connects[-1]["server"] == MEMBERS[upgrade["after"]], connects[-3:]
+    assert connects[-1]["server"] == PG_MEMBERS[upgrade["after"]], connects[-3:]
     written = sorted(e["seq"] for e in upgrade["events"] if e["kind"] == "write")
     present = set(int(x) for x in psql(upgrade["after"], "SELECT seq FROM pg_writer_rows WHERE run = '%s'"
                                        % upgrade["run"], db="app").split())
@@ -110,6 +99,6 @@ def test_the_writer_continued_on_the_new_primary_and_lost_no_row(upgrade):
 
 def test_every_other_member_streams_from_the_new_primary(upgrade):
     rows = psql(upgrade["after"], "SELECT application_name || ':' || state FROM pg_stat_replication ORDER BY 1").split()
-    assert len(rows) == len(MEMBERS) - 1 and all(r.endswith(":streaming") for r in rows), rows
-    for member in sorted(set(MEMBERS) - {upgrade["after"]}):
+    assert len(rows) == len(PG_MEMBERS) - 1 and all(r.endswith(":streaming") for r in rows), rows
+    for member in sorted(set(PG_MEMBERS) - {upgrade["after"]}):
         assert psql(member, "SELECT pg_is_in_recovery()") == "t", member

@@ -22,25 +22,13 @@ import warnings
 
 import pytest
 
-from conftest import REPO, Lab, recap, secrets_dir
+from conftest import PG_MEMBERS, REPO, Lab, pg_primary, psql, recap, secrets_dir
 from support import firewall_audit, pg_writer
 from support.pg_writer import fingerprint
 from support.waiting import wait_until
 
-MEMBERS = {"pg1": "10.210.20.11", "pg2": "10.210.20.12", "pg3": "10.220.20.11"}
 CLIENT = "app1"
 MEASUREMENTS = os.path.join(REPO, "tests", "output", "secret_rotation-lab.txt")
-
-
-def psql(host, sql, db="postgres"):
-    return Lab.exec(host, "runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-d", db, "-c", sql).stdout.strip()
-
-
-def primary():
-    """The member that is not in recovery (an earlier lab test may have switched over)."""
-    found = [m for m in sorted(MEMBERS) if psql(m, "SELECT pg_is_in_recovery()") == "f"]
-    assert len(found) == 1, found
-    return found[0]
 
 
 def events():
@@ -54,8 +42,8 @@ def rotation(lab_up):
         old_app = handle.read().strip()
     with open(os.path.join(store, "postgresql", "replication"), encoding="utf-8") as handle:
         old_replication = handle.read().strip()
-    current = primary()
-    run = pg_writer.start(CLIENT, list(MEMBERS.values()), old_app)
+    current = pg_primary()
+    run = pg_writer.start(CLIENT, list(PG_MEMBERS.values()), old_app)
     try:
         assert wait_until(lambda: sum(1 for e in events() if e["kind"] == "write") >= 5, 30), events()[-5:]
         before = events()
@@ -120,7 +108,7 @@ def test_the_client_reconnects_with_the_new_password(rotation):
 def test_the_old_password_is_refused(rotation):
     def login(password):
         return subprocess.run(["podman", "exec", "-i", "-e", "PGPASSWORD", "-e", "PGSSLMODE=require",
-                               "sovlab-" + CLIENT, "psql", "-X", "-At", "-h", MEMBERS[rotation["primary"]], "-U", "app",
+                               "sovlab-" + CLIENT, "psql", "-X", "-At", "-h", PG_MEMBERS[rotation["primary"]], "-U", "app",
                                "-d", "app",
                                "-c", "SELECT 1"],
                               env=dict(os.environ, PGPASSWORD=password), capture_output=True, text=True, check=False)
@@ -132,7 +120,7 @@ def test_the_old_password_is_refused(rotation):
 
 def test_replication_streams_with_the_new_password_and_the_standbys_have_the_last_row(rotation):
     current = rotation["primary"]
-    standbys = sorted(set(MEMBERS) - {current})
+    standbys = sorted(set(PG_MEMBERS) - {current})
     rows = psql(current, "SELECT application_name || ':' || state FROM pg_stat_replication ORDER BY 1").splitlines()
     assert len(rows) == len(standbys) and all(r.endswith(":streaming") for r in rows), rows
     last = psql(current, "SELECT max(seq) FROM pg_writer_rows WHERE run = '%s'" % rotation["run"], db="app")
