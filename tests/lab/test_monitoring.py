@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members
-from conftest import REPO, Lab, inventory
+from conftest import PG_MEMBERS, REPO, Lab, inventory, pg_primary
 from support.measurements import append_measurement
 from support.waiting import wait_until
 
@@ -252,3 +252,46 @@ def test_backup_age_is_exported_and_an_old_backup_fires_backup_too_old(lab):
     print(message)
     append_measurement(TIMINGS, message)
     assert wait_until(lambda: not _query(lab, query), 60, step=2.0), "BackupTooOld still firing after the real time came back"
+
+
+RESTORE_UNIT = "sovereign-pg-restore-test.service"
+RESTORE_SUCCESS = "sovereign_restore_test_last_run_success"
+
+
+def test_scheduled_restore_test_exports_success_and_a_failed_one_fires_restore_test_failed(lab):
+    """The restore-test timer's unit, started on every member as the timer starts it: the primary
+    restores the latest backup into a scratch instance, reads every table and exports success;
+    the standbys take no part and export nothing. Then the scratch directory is made impossible
+    (a root-owned file in its place): the run fails, RestoreTestFailed fires, and the next good
+    run ends it."""
+    primary = pg_primary()
+    for member in sorted(PG_MEMBERS):
+        Lab.exec(member, "systemctl", "start", RESTORE_UNIT, check=False)
+    report = json.loads(Lab.exec(primary, "cat", "/var/lib/sovereign-restore-test/last-run.json").stdout)
+    assert report["ok"] and report["tables"] > 0 and "recovered_seconds" in report, report
+    for member in sorted(set(PG_MEMBERS) - {primary}):
+        skipped = json.loads(Lab.exec(member, "cat", "/var/lib/sovereign-restore-test/last-run.json").stdout)
+        assert skipped.get("skipped"), skipped
+    series = wait_until(lambda: _query(lab, RESTORE_SUCCESS + " == 1"), 90, step=2.0)
+    assert [s["metric"]["instance"].split(":")[0] for s in series] in ([primary], [lab["address"][primary]]), series
+    assert not _query(lab, RESTORE_SUCCESS + " == 0")
+    message = "scheduled restore test on %s: %s s (restore %s s, %d tables, %d rows, %d differing from the live source)" % (
+        primary, report["seconds"], report["restore_seconds"], report["tables"], report["rows"], len(report["differences"]))
+    print(message)
+    append_measurement(TIMINGS, message)
+
+    query = 'ALERTS{alertname="RestoreTestFailed",alertstate="firing"}'
+    Lab.exec(primary, "rm", "-rf", "/var/tmp/sovereign-restore-test")
+    Lab.exec(primary, "touch", "/var/tmp/sovereign-restore-test")
+    try:
+        failed = Lab.exec(primary, "systemctl", "start", RESTORE_UNIT, check=False)
+        assert failed.returncode != 0
+        firing = wait_until(lambda: _query(lab, query), 90, step=2.0)
+    finally:
+        Lab.exec(primary, "rm", "-f", "/var/tmp/sovereign-restore-test")
+    assert firing, _query(lab, RESTORE_SUCCESS)
+    assert firing[0]["metric"]["severity"] == "critical"
+    error = json.loads(Lab.exec(primary, "cat", "/var/lib/sovereign-restore-test/last-run.json").stdout)["error"]
+    assert "FileExistsError" in error, error
+    Lab.exec(primary, "systemctl", "start", RESTORE_UNIT)
+    assert wait_until(lambda: not _query(lab, query), 90, step=2.0), "RestoreTestFailed still firing after a good run"

@@ -155,6 +155,10 @@ def test_encrypted_backup_restores_and_hides_data(hosts, eph):
     for key in ("backup_seconds", "restore_seconds"):
         found = re.search(key + r"['\"]?: ['\"]?([0-9:.]+)", run.stdout)
         RESULTS["restore_test_" + key] = found.group(1) if found else None
+    # The runbook ran the scheduled test's tool and exported its result as the timer does.
+    assert pg1.service("sovereign-pg-restore-test.timer").is_enabled
+    prom = pg1.check_output("cat /var/lib/prometheus/node-exporter/sovereign_restore_test.prom")
+    assert 'sovereign_restore_test_last_run_success{stanza="main"} 1' in prom, prom
     # The value is in clear in the data directory (the grep can see it) ...
     assert pg1.run("grep -rlF %s /var/lib/postgresql/15/main/base" % canary).rc == 0
     # ... the repository is on the backup host, not on the database host ...
