@@ -46,6 +46,7 @@ CONTAINER_REASONS = {
     "apparmor": "container: AppArmor is a host kernel LSM; profiles are loaded by the host",
     "time": "container: no CAP_SYS_TIME; the clock is the host's (chrony's unit condition skips it)",
     "mounts": "container: mounts are set by the container runtime, not by the host's fstab",
+    "storage": "container: block devices and their encryption (LUKS) belong to the host; check the host's volumes",
 }
 
 DEFAULT_SETTINGS = {
@@ -265,7 +266,7 @@ class Host(object):
         for line in (self.read("/proc/self/mounts") or "").splitlines():
             fields = line.split()
             if len(fields) >= 4:
-                table[fields[1]] = {"fstype": fields[2], "options": fields[3].split(",")}
+                table[fields[1]] = {"fstype": fields[2], "options": fields[3].split(","), "source": fields[0]}
         return table
 
     def service_state(self, unit):
@@ -871,6 +872,41 @@ def ev_mounts(host, settings, params):
         "; ".join("%s %s" % kv for kv in bad.items()) or "mount options set")
 
 
+_LOCAL_FSTYPES = ("ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "reiserfs")
+
+
+def _dm_encrypted(host, dm, depth=0):
+    """True when the device-mapper device is dm-crypt (LUKS/plain) or stacked on one (LVM on LUKS)."""
+    uuid = (host.read("/sys/block/%s/dm/uuid" % dm) or "").strip()
+    if uuid.startswith("CRYPT-"):
+        return True
+    if depth > 4:
+        return False
+    return any(_dm_encrypted(host, os.path.basename(s), depth + 1) for s in host.glob("/sys/block/%s/slaves/dm-*" % dm))
+
+
+def ev_storage_encrypted(host, settings, params):
+    """Every local block filesystem (except /boot) sits on dm-crypt: encryption at rest (LUKS)."""
+    if host.container:
+        return NA, _ev("/proc/self/mounts", None, "local filesystems on dm-crypt"), CONTAINER_REASONS["storage"]
+    plain, encrypted = [], []
+    for mountpoint, row in sorted(host.mounts().items()):
+        if row["fstype"] not in _LOCAL_FSTYPES or mountpoint.startswith("/boot"):
+            continue
+        source = row.get("source") or ""
+        real = os.path.realpath(host.path(source)) if source.startswith("/dev/") else ""
+        name = os.path.basename(real)
+        if name.startswith("dm-") and _dm_encrypted(host, name):
+            encrypted.append(mountpoint)
+        else:
+            plain.append("%s (%s)" % (mountpoint, source or "?"))
+    evidence = _ev("/proc/self/mounts, /sys/block/dm-*/dm/uuid", {"encrypted": encrypted, "not_encrypted": plain},
+                   "every local filesystem except /boot on dm-crypt")
+    if plain:
+        return FAIL, evidence, "not encrypted at rest: %s" % ", ".join(plain)
+    return PASS, evidence, "%d local filesystem(s), all on dm-crypt" % len(encrypted)
+
+
 def ev_time_sync_config(host, settings, params):
     service = settings["time_sync_service"]
     if service == "chrony":
@@ -946,7 +982,7 @@ ANSSI = {
     "auto_security_updates": ["R61"],
     "mount_options": ["R28"],
     "file_integrity_tool": ["R76"],
-}
+}  # storage_encrypted: BP-028 has no recommendation of its own for disk encryption
 
 
 def _anssi_sysctl(key):
@@ -1152,6 +1188,8 @@ _STATIC = _SSH + [
        ["CC7.1", "CC8.1"], ["6.3.3"], ev_auto_updates),
     _c("mount_options", "Temporary filesystems mounted nodev,nosuid,noexec", "filesystem", "1.1.2", ["CC6.8"],
        ["2.2.6"], ev_mounts),
+    _c("storage_encrypted", "Encryption at rest: local filesystems on LUKS/dm-crypt", "filesystem", "1.1", ["CC6.1",
+       "CC6.7"], ["3.5.1"], ev_storage_encrypted, {"container": "storage"}),
 ]
 
 

@@ -334,3 +334,21 @@ def test_waiver_carries_its_compensating_control(root):
     assert row["status"] == "waived"
     assert row["waiver"]["compensating_control"] == "use_pty and sudo log"
     assert "compensating control: use_pty and sudo log" in row["message"]
+
+
+def test_storage_encrypted(root):
+    assert one(host(root, container=True), "storage_encrypted")["status"] == "not_applicable"
+    write(root, "/proc/self/mounts", "/dev/sda2 / ext4 rw 0 0\n/dev/sda1 /boot ext4 rw 0 0\n"
+          "/dev/mapper/data /var/lib/postgresql ext4 rw 0 0\nproc /proc proc rw 0 0\n")
+    os.makedirs(os.path.join(str(root), "dev/mapper"))
+    write(root, "/dev/dm-0", "")
+    write(root, "/dev/dm-1", "")
+    os.symlink("../dm-1", os.path.join(str(root), "dev/mapper/data"))
+    write(root, "/sys/block/dm-1/dm/uuid", "LVM-abc\n")
+    write(root, "/sys/block/dm-1/slaves/dm-0", "")
+    write(root, "/sys/block/dm-0/dm/uuid", "CRYPT-LUKS2-123-data\n")
+    row = one(host(root), "storage_encrypted")
+    assert row["status"] == "fail" and row["evidence"]["found"] == {
+        "encrypted": ["/var/lib/postgresql"], "not_encrypted": ["/ (/dev/sda2)"]}
+    write(root, "/proc/self/mounts", "/dev/mapper/data / ext4 rw 0 0\n/dev/sda1 /boot ext4 rw 0 0\n")
+    assert one(host(root), "storage_encrypted")["status"] == "pass"
