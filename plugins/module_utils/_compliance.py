@@ -563,7 +563,7 @@ def ev_umask_profile(host, settings, params):
     want = settings["umask"]
     hits = []
     for path in ["/etc/profile", "/etc/bash.bashrc"] + host.glob("/etc/profile.d/*.sh"):
-        for match in re.finditer(r"^\s*umask\s+([0-7]{3,4})\s*$", host.read(path) or "", re.M):
+        for match in re.finditer(r"^\s*umask\s+([0-7]{3,4})\s*(?:#.*)?$", host.read(path) or "", re.M):
             hits.append((path, match.group(1)))
     good = [h for h in hits if _umask_ok(h[1], want)]
     weak = [h for h in hits if not _umask_ok(h[1], want)]
@@ -784,7 +784,7 @@ def ev_home_files(host, settings, params):
 def ev_umask_etc_profile(host, settings, params):
     """/etc/profile itself sets the umask (what the SSG check reads; profile.d files are not enough there)."""
     want = settings["umask"]
-    hits = re.findall(r"^\s*umask\s+([0-7]{3,4})\s*$", host.read("/etc/profile") or "", re.M)
+    hits = re.findall(r"^\s*umask\s+([0-7]{3,4})\s*(?:#.*)?$", host.read("/etc/profile") or "", re.M)
     ok = bool(hits) and all(_umask_ok(h, want) for h in hits)
     return (PASS if ok else FAIL), _ev("/etc/profile", ["umask %s" % h for h in hits] or None,
                                        "umask %s (or stricter)" % want), (

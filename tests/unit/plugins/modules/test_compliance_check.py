@@ -323,6 +323,9 @@ def test_umask_in_etc_profile_itself(root):
     assert one(host(root), "umask_etc_profile")["status"] == "fail"  # weaker than the 077 default
     write(root, "/etc/profile", "PATH=/bin\numask 077\n")
     assert one(host(root), "umask_etc_profile")["status"] == "pass"
+    # the line the role writes carries a comment
+    write(root, "/etc/profile", "PATH=/bin\numask 077  # managed by sovereign.datacenter.hardening\n")
+    assert one(host(root), "umask_etc_profile")["status"] == "pass"
 
 
 def test_waiver_carries_its_compensating_control(root):
