@@ -24,7 +24,11 @@ PREFIX = "sovlab"
 
 # The collection's own inventory helpers (scripts/bootstrap links the repository into this path).
 sys.path.insert(0, os.path.join(REPO, ".ansible", "collections"))
-from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import group_members  # noqa: E402
+from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import (  # noqa: E402
+    model_from_inventory_json,
+)
+
+LAB_SETTINGS = ("lab_link_cidr", "lab_uplink_cidr", "lab_router_octet", "lab_host_sysctls", "platform_environment")
 
 
 def log(msg):
@@ -49,38 +53,25 @@ def podman_json(*args):
 class Lab:
     def __init__(self, inventory):
         data = json.loads(run(["ansible-inventory", "-i", inventory, "--list"]).stdout)
-        hostvars = data["_meta"]["hostvars"]
-        self.hosts = {}
-        any_vars = {}
-        for name, hv in sorted(hostvars.items()):
-            any_vars = hv
-            self.hosts[name] = hv
+        # The one platform model of the collection: placement, segments and the platform-wide
+        # settings every host shares; a host in two tiers or with its own settings is refused.
+        model, settings, errors = model_from_inventory_json(data, shared=LAB_SETTINGS)
+        self.hosts = dict(sorted(data["_meta"]["hostvars"].items()))
         if not self.hosts:
             raise SystemExit("inventory %s has no hosts" % inventory)
+        if errors:
+            raise SystemExit("inventory %s is not a valid platform:\n- %s" % (inventory, "\n- ".join(errors)))
 
-        self.tiers = any_vars["platform_tiers"]
-        self.sites = any_vars["platform_sites"]
-        self.segments = {(site, tier): [ipaddress.ip_network(c) for c in cidrs]
-                         for site, per in any_vars["platform_segments"].items()
-                         for tier, cidrs in per.items()}
-        self.link = ipaddress.ip_network(any_vars["lab_link_cidr"])
-        self.uplink = ipaddress.ip_network(any_vars["lab_uplink_cidr"])
-        self.router_octet = int(any_vars.get("lab_router_octet", 254))
-        self.host_sysctls = any_vars.get("lab_host_sysctls") or {}
-        self.env = any_vars.get("platform_environment", "lab")
-        tier_of = {}
-        site_of = {}
-        for t in self.tiers:
-            for h in group_members(data, t):
-                tier_of[h] = t
-        for s in self.sites:
-            for h in group_members(data, s):
-                site_of[h] = s
-        self.placement = {}
-        for h in self.hosts:
-            if h not in tier_of or h not in site_of:
-                raise SystemExit("host %s is not in exactly one tier and one site group" % h)
-            self.placement[h] = (site_of[h], tier_of[h])
+        self.tiers = settings["platform_tiers"]
+        self.sites = settings["platform_sites"]
+        self.segments = {key: [ipaddress.ip_network(str(n)) for n in nets]
+                         for key, nets in model.segment_nets.items()}
+        self.link = ipaddress.ip_network(settings["lab_link_cidr"])
+        self.uplink = ipaddress.ip_network(settings["lab_uplink_cidr"])
+        self.router_octet = int(settings.get("lab_router_octet", 254))
+        self.host_sysctls = settings.get("lab_host_sysctls") or {}
+        self.env = settings.get("platform_environment", "lab")
+        self.placement = {h: (model.site_of[h], model.tier_of[h]) for h in self.hosts}
 
     # --- naming ---------------------------------------------------------------------------
     @staticmethod

@@ -5,7 +5,8 @@
 
 Documentation lives next to this file, one ``<filter>.yml`` per filter
 (flow_policy_merge, flow_policy_hosts, flow_policy_validate,
-flow_policy_compile, nftables_render, ufw_render, firewalld_render, flow_policy_audit_plan),
+flow_policy_compile, nftables_render, ufw_render, firewalld_render, flow_policy_audit_plan,
+flow_policy_audit_report),
 which is how ``ansible-doc -t filter``
 finds filters that share one Python file.
 """
@@ -17,6 +18,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.sovereign.datacenter.plugins.module_utils._firewall_audit import audit_report
 from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_policy import (
     DEFAULT_TABLE,
     FlowPolicyError,
@@ -146,6 +148,14 @@ def flow_policy_audit_plan(rulesets, hosts, sample_ports=None, proto="tcp"):
     return audit_plan(rulesets, hosts, sample_ports or [], proto=proto)
 
 
+def flow_policy_audit_report(results):
+    """The audit's probe results summed up per host pair (counts, passed ports, failures)."""
+    if not isinstance(results, list):
+        raise AnsibleFilterError("flow_policy_audit_report expects the list of probe results, got %s"
+                                 % type(results).__name__)
+    return audit_report(results)
+
+
 class FilterModule(object):
     """Flow policy filters."""
 
@@ -159,4 +169,5 @@ class FilterModule(object):
             "ufw_render": ufw_render,
             "firewalld_render": firewalld_render,
             "flow_policy_audit_plan": flow_policy_audit_plan,
+            "flow_policy_audit_report": flow_policy_audit_report,
         }

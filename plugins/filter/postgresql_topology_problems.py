@@ -27,10 +27,10 @@ description:
 options:
   _input:
     description:
-      - Mapping of member name to the result of the guard's probe registered on that member: a
-        result with C(unreachable) set, or a C(stdout) of the form C(running FENCED RECOVERY
-        [UPSTREAM]) or C(stopped FENCED), where FENCED and RECOVERY are C(true) or C(false)
-        (RECOVERY C(unknown) when the server did not answer) and UPSTREAM is the address its WAL
+      - Mapping of member name to the result of the guard's probe registered on that member, either a
+        result with C(unreachable) set or a C(stdout) of the form C(running FENCED RECOVERY UPSTREAM)
+        or C(stopped FENCED). FENCED and RECOVERY are C(true) or C(false) (RECOVERY is C(unknown)
+        when the server did not answer), and UPSTREAM, when present, is the address its WAL
         receiver streams from.
       - A parsed state (keys C(reachable), C(running), C(recovery), C(upstream), C(fenced)) is
         accepted as well.
@@ -108,8 +108,8 @@ def postgresql_topology_problems(probes, primary, primary_address):
             "The inventory names %s as the PostgreSQL primary, but %s is the primary now and %s. Acting on "
             "this inventory would re-point the standbys at %s. Update the inventory first: set "
             "postgresql_role: primary on %s, postgresql_role: standby on %s, and rebuild %s with "
-            "playbooks/runbooks/pg_dr_failback.yml. No host was changed." % (primary, now, was, primary, now, primary,
-                                                                          primary))
+            "playbooks/runbooks/pg_dr_failback.yml. No host was changed."
+            % (primary, now, was, primary, now, primary, primary))
         return problems
     if real and primary_address:
         for name in sorted(states):

@@ -18,6 +18,13 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.sovereign.datacenter.plugins.module_utils._platform import (
+    CidrError,
+    PlatformModel,
+    _as_list,
+    parse_cidr as _parse_cidr,
+)
+
 try:
     import netaddr
 
@@ -54,14 +61,6 @@ class FlowPolicyError(Exception):
             "flow policy invalid (%d problem%s):\n- %s"
             % (len(self.errors), "" if len(self.errors) == 1 else "s", "\n- ".join(self.errors))
         )
-
-
-def _as_list(value):
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return list(value)
-    return [value]
 
 
 # --------------------------------------------------------------------------- merge
@@ -127,109 +126,62 @@ def hosts_from_groups(groups, addresses, addresses6=None):
 
 
 class _Context(object):
-    """Everything the resolver needs, computed once per policy."""
+    """Everything the resolver needs, computed once per policy from the one platform model."""
 
-    def __init__(self, hosts, segments, tiers, sites, ports_map, known_groups):
-        self.errors = []
-        self.tiers = list(tiers or [])
-        self.sites = list(sites or [])
+    def __init__(self, hosts, segments, tiers, sites, ports_map, known_groups, model=None):
+        model = model or PlatformModel(hosts, tiers, sites, segments or {})
+        self.model = model
+        self.errors = _model_errors(model)
+        self.tiers = model.tiers
+        self.sites = model.sites
         self.ports_map = dict(ports_map or {})
         self.segments = segments or {}
-        self.members = {"all": set()}
-        self.host_v4 = {}
-        self.host_v6 = {}
-        self.host_tier = {}
-        self.host_site = {}
+        self.members = model.members
         for group in _as_list(known_groups):
             self.members.setdefault(group, set())
-        for tier in self.tiers:
-            self.members.setdefault(tier, set())
-        for site in self.sites:
-            self.members.setdefault(site, set())
-        tier_set = set(self.tiers)
-        site_set = set(self.sites)
-        for host in sorted(hosts or {}):
-            info = hosts[host] or {}
-            self.members["all"].add(host)
-            host_groups = _as_list(info.get("groups", info.get("group_names")))
-            for group in host_groups:
-                self.members.setdefault(group, set()).add(host)
-            my_tiers = sorted(set(host_groups) & tier_set)
-            my_sites = sorted(set(host_groups) & site_set)
-            if self.tiers and len(my_tiers) != 1:
-                self.errors.append(
-                    "host %s: must belong to exactly one tier group of %s, found %s"
-                    % (host, self.tiers, my_tiers)
-                )
-            if self.sites and len(my_sites) != 1:
-                self.errors.append(
-                    "host %s: must belong to exactly one site group of %s, found %s"
-                    % (host, self.sites, my_sites)
-                )
-            self.host_tier[host] = my_tiers[0] if my_tiers else None
-            self.host_site[host] = my_sites[0] if my_sites else None
-            self._host_address(host, info.get("platform_address"), 4)
-            self._host_address(host, info.get("platform_address6"), 6)
-        self.segment_nets = {}
-        self._load_segments()
+        self.host_v4 = model.address
+        self.host_v6 = model.address6
+        self.host_tier = model.tier_of
+        self.host_site = model.site_of
+        self.segment_nets = model.segment_nets
 
-    def _host_address(self, host, value, version):
-        if value in (None, ""):
-            if version == 4:
-                self.errors.append("host %s: platform_address is not set" % host)
-            return
-        try:
-            addr = netaddr.IPAddress(str(value))
-        except (netaddr.AddrFormatError, ValueError, TypeError):
-            self.errors.append("host %s: platform_address%s %r is not an IP address"
-                               % (host, "" if version == 4 else "6", value))
-            return
-        if addr.version == 4:
-            self.host_v4[host] = addr
-        else:
-            self.host_v6[host] = addr
 
-    def _load_segments(self):
-        if not isinstance(self.segments, dict):
-            self.errors.append("platform_segments must map site -> tier -> list of CIDRs")
-            return
-        for site in sorted(self.segments):
-            tiers = self.segments[site]
-            if not isinstance(tiers, dict):
-                self.errors.append("segment %s: must map tier -> list of CIDRs" % site)
-                continue
-            for tier in sorted(tiers):
-                nets = []
-                for cidr in _as_list(tiers[tier]):
-                    net, problem = parse_cidr(cidr)
-                    if problem:
-                        self.errors.append("segment %s.%s: %s" % (site, tier, problem))
-                    else:
-                        nets.append(net)
-                self.segment_nets[(site, tier)] = nets
-        # Every host inside the segment of its site and tier (when that segment is declared).
-        for host, addr in sorted(self.host_v4.items()):
-            key = (self.host_site.get(host), self.host_tier.get(host))
-            nets = [n for n in self.segment_nets.get(key, []) if n.version == 4]
-            if key in self.segment_nets and nets and not any(addr in n for n in nets):
-                self.errors.append(
-                    "host %s: platform_address %s is outside segment %s.%s %s"
-                    % (host, addr, key[0], key[1], [str(n) for n in nets])
-                )
+def _model_errors(model):
+    """The model's problems the flow policy reports, in its own words (the preflight reports them all)."""
+    errors = []
+    for kind, d in model.problems:
+        if kind == "segments_type":
+            errors.append("platform_segments must map site -> tier -> list of CIDRs")
+        elif kind == "site_type":
+            errors.append("segment %s: must map tier -> list of CIDRs" % d["site"])
+        elif kind == "bad_cidr":
+            errors.append("segment %s.%s: %s" % (d["site"], d["tier"], _cidr_problem(d["error"])))
+        elif kind == "placement":
+            listed = model.tiers if d["kind"] == "tier" else model.sites
+            errors.append("host %s: must belong to exactly one %s group of %s, found %s"
+                          % (d["host"], d["kind"], listed, d["found"]))
+        elif kind == "no_address":
+            errors.append("host %s: platform_address is not set" % d["host"])
+        elif kind == "bad_address":
+            errors.append("host %s: platform_address%s %r is not an IP address" % (d["host"], d["suffix"], d["value"]))
+        elif kind == "outside" and d["same_version"] and d["address"].version == 4:
+            errors.append("host %s: platform_address %s is outside segment %s.%s %s"
+                          % (d["host"], d["address"], d["key"][0], d["key"][1], [str(n) for n in d["same_version"]]))
+    return errors
+
+
+def _cidr_problem(exc):
+    if exc.kind == "host_bits":
+        return "bad CIDR %r: host bits set (did you mean %s?)" % (exc.value, exc.network)
+    return "bad CIDR %r" % (exc.value,)
 
 
 def parse_cidr(value):
-    """Return ``(IPNetwork, None)`` or ``(None, problem)``; host bits must be zero."""
-    text = str(value).strip()
+    """Return ``(IPNetwork, None)`` or ``(None, problem)``; a bare address is its own network."""
     try:
-        net = netaddr.IPNetwork(text)
-    except (netaddr.AddrFormatError, ValueError, TypeError):
-        return None, "bad CIDR %r" % (value,)
-    if "/" not in text:
-        net = netaddr.IPNetwork("%s/%d" % (net.ip, 32 if net.version == 4 else 128))
-    if net.ip != net.network:
-        return None, "bad CIDR %r: host bits set (did you mean %s?)" % (value, net.cidr)
-    return net, None
+        return _parse_cidr(value, allow_address=True), None
+    except CidrError as exc:
+        return None, _cidr_problem(exc)
 
 
 def _looks_like_address(text):
@@ -305,10 +257,12 @@ class Policy(object):
 
     def __init__(self, hosts, segments, flows, tiers=None, sites=None, ports_map=None,
                  cdn_ranges=None, known_groups=None, public_tier="dmz",
-                 public_admin_tiers=("management",)):
+                 public_admin_tiers=("management",), model=None):
+        """``model``: an already parsed :class:`PlatformModel` of the same hosts (the preflight's),
+        used instead of parsing ``hosts``, ``segments``, ``tiers`` and ``sites`` again."""
         if not HAS_NETADDR:  # pragma: no cover
             raise FlowPolicyError(["the netaddr Python library is required: %s" % NETADDR_IMPORT_ERROR])
-        ctx = _Context(hosts, segments, tiers, sites, ports_map, known_groups)
+        ctx = _Context(hosts, segments, tiers, sites, ports_map, known_groups, model)
         self.ctx = ctx
         errors = ctx.errors
         self.public_tier = public_tier

@@ -87,20 +87,13 @@ options:
   state:
     description:
       - C(present) checks and applies O(files).
-      - C(confirmed) disarms a pending rollback (call it after the controller reconnected).
+      - C(confirmed) disarms a pending rollback (call it after the controller reconnected); it fails when the
+        rollback already ran.
     type: str
     choices: [present, confirmed]
     default: present
-  rollback_timeout:
-    description:
-      - Seconds after which the previous files come back (and O(reload) runs) by itself unless confirmed. C(0) disables it.
-      - Needs systemd (C(systemd-run)); the module fails rather than apply without the promised safety net.
-    type: int
-    default: 0
-  state_dir:
-    description: Directory for the recorded live state and the rollback files.
-    type: path
-    default: /var/lib/sovereign-firewall
+extends_documentation_fragment:
+  - sovereign.datacenter.firewall_apply
 attributes:
   check_mode:
     support: full
@@ -180,18 +173,17 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.sovereign.datacenter.plugins.module_utils._firewall_apply import (
-    ROLLBACK_UNIT, FirewallHost, read_text as _read, write_atomic as _write)
+    ROLLBACK_UNIT, ApplyFailed, FirewallHost, argument_spec, read_text as _read, write_atomic as _write)
 
 
 class Files(FirewallHost):
+    """The adapter of file-configured firewalls (ufw, firewalld): files, checker, reload commands."""
+
     def __init__(self, module):
         super(Files, self).__init__(module)
         self.params = module.params
-        self.state_dir = self.params["state_dir"]
         self.state_file = os.path.join(self.state_dir, "%s.state" % self.params["name"])
         self.rollback_dir = os.path.join(self.state_dir, "rollback-files")
-        self.rollback_script = os.path.join(self.state_dir, "rollback.sh")
-        self.rolled_back = os.path.join(self.state_dir, "rollback.done")
 
     def live_state(self):
         """The output of state_commands; a missing command is part of the state, not an error."""
@@ -245,14 +237,12 @@ class Files(FirewallHost):
     # ---------------------------------------------------------------- rollback timer
     def arm(self, previous, timeout):
         """previous: {path: old content or None}; restores them and reloads after ``timeout`` seconds."""
-        systemd_run = self.systemd_run()
         if os.path.isdir(self.rollback_dir):
             shutil.rmtree(self.rollback_dir)
         os.makedirs(self.rollback_dir, 0o700)
         previous = dict(previous)
         previous[self.state_file] = _read(self.state_file)  # the live state recorded with the old files
-        lines = ["#!/bin/sh", "# Written by sovereign.datacenter.firewall_files: restores the firewall configuration",
-                 "# that was in place before the last unconfirmed change, then reloads the firewall."]
+        lines = []
         for index, path in enumerate(sorted(previous)):
             old = previous[path]
             if old is None:
@@ -263,16 +253,30 @@ class Files(FirewallHost):
                 _write(saved, old, mode)
                 lines.append("cp -pf %s %s" % (shlex.quote(saved), shlex.quote(path)))
         lines += [" ".join(shlex.quote(to_native(a)) for a in argv) for argv in self.params["reload"]]
-        lines.append("date -u +%%FT%%TZ > %s" % shlex.quote(self.rolled_back))
-        if os.path.exists(self.rolled_back):
-            os.unlink(self.rolled_back)
-        _write(self.rollback_script, "\n".join(lines) + "\n", 0o700)
-        self.start_rollback(systemd_run, self.rollback_script, timeout, "Restore the previous firewall configuration")
+        self.arm_rollback(lines, timeout, "Restore the previous firewall configuration",
+                          ["Written by sovereign.datacenter.firewall_files: restores the firewall configuration",
+                           "that was in place before the last unconfirmed change, then reloads the firewall."])
+
+    def write_and_reload(self, wanted, changed_files, removed):
+        for path in changed_files:
+            _write(path, wanted[path][0], wanted[path][1])
+        for path in removed:
+            os.unlink(path)
+        for argv in self.params["reload"]:
+            argv = [to_native(a) for a in argv]
+            rc, out, err = self.run(argv, check_rc=False)
+            if rc != 0:
+                # the firewall refused what its checker accepted (firewalld's check-config misses, e.g., an
+                # ipset a rule names)
+                raise ApplyFailed("%s failed: %s" % (" ".join(argv), (err or out).strip()), rc)
+
+    def record(self):
+        _write(self.state_file, self.live_state(), 0o600)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=argument_spec(
             files=dict(type="list", elements="dict", options=dict(
                 path=dict(type="path", required=True),
                 content=dict(type="str", required=True),
@@ -288,8 +292,6 @@ def main():
             state_commands=dict(type="list", elements="list", default=[]),
             name=dict(type="str", default="firewall"),
             state=dict(type="str", default="present", choices=["present", "confirmed"]),
-            rollback_timeout=dict(type="int", default=0),
-            state_dir=dict(type="path", default="/var/lib/sovereign-firewall"),
         ),
         required_if=[("state", "present", ["files"])],
         supports_check_mode=True,
@@ -299,12 +301,7 @@ def main():
     result = dict(changed=False, rollback_armed=False, rollback_unit=ROLLBACK_UNIT)
 
     if params["state"] == "confirmed":
-        if os.path.exists(files.rolled_back):
-            module.fail_json(msg="the rollback already ran (at %s): the previous configuration is back; the change "
-                                 "was not confirmed in time (raise rollback_timeout?)" % (_read(files.rolled_back) or "?").strip(),
-                             **result)
-        result["changed"] = files.timer_active() if module.check_mode else files.disarm()
-        module.exit_json(**result)
+        files.confirm(result)
 
     wanted = {}
     for item in params["files"]:
@@ -352,34 +349,14 @@ def main():
     try:
         if not os.path.isdir(files.state_dir):
             os.makedirs(files.state_dir, 0o700)
-        if params["rollback_timeout"] > 0:
-            # every file of the configuration, not only the changed ones: a failed reload may rewrite the
-            # others (ufw rewrites user.rules and user6.rules in its own format)
-            previous = dict((p, current[p]) for p in wanted)
-            previous.update((p, _read(p)) for p in removed)
-            files.arm(previous, params["rollback_timeout"])
-            result["rollback_armed"] = True
-        for path in changed_files:
-            _write(path, wanted[path][0], wanted[path][1])
-        for path in removed:
-            os.unlink(path)
-        for argv in params["reload"]:
-            argv = [to_native(a) for a in argv]
-            rc, out, err = files.run(argv, check_rc=False)
-            if rc != 0:
-                # the firewall refused what its checker accepted (firewalld's check-config misses, e.g., an
-                # ipset a rule names): do not leave the host on a half-loaded firewall until the timer fires
-                msg = "%s failed: %s" % (" ".join(argv), (err or out).strip())
-                if result["rollback_armed"]:
-                    files.disarm()
-                    files.run(["/bin/sh", files.rollback_script], check_rc=False)
-                    result.update(rollback_armed=False, rolled_back=True)
-                    msg += "; the previous configuration was restored and reloaded at once"
-                module.fail_json(msg=msg, rc=rc, **result)
-        if result["rollback_armed"] and not files.timer_active():
-            module.fail_json(msg="the reload took longer than rollback_timeout (%d s): the rollback ran and restored the "
-                                 "previous configuration; raise rollback_timeout" % params["rollback_timeout"], **result)
-        _write(files.state_file, files.live_state(), 0o600)
+        # the rollback keeps every file of the configuration, not only the changed ones: a failed reload
+        # may rewrite the others (ufw rewrites user.rules and user6.rules in its own format)
+        previous = dict((p, current[p]) for p in wanted)
+        previous.update((p, _read(p)) for p in removed)
+        files.apply(result, params["rollback_timeout"],
+                    arm=lambda: files.arm(previous, params["rollback_timeout"]),
+                    apply=lambda: files.write_and_reload(wanted, changed_files, removed),
+                    record=files.record)
     except Exception as exc:  # pragma: no cover - surfaced to the operator
         module.fail_json(msg="applying the firewall configuration failed: %s" % to_native(exc), **result)
     module.exit_json(**result)

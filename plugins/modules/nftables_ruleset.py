@@ -43,24 +43,17 @@ options:
     description:
       - C(present) checks and applies O(content).
       - C(absent) deletes the table and the persisted file.
-      - C(confirmed) disarms a pending rollback (call it after the controller reconnected).
+      - C(confirmed) disarms a pending rollback (call it after the controller reconnected); it fails when the
+        rollback already ran.
     type: str
     choices: [present, absent, confirmed]
     default: present
-  rollback_timeout:
-    description:
-      - Seconds after which the previous ruleset comes back by itself unless confirmed. C(0) disables the rollback.
-      - Needs systemd (C(systemd-run)); the module fails rather than apply without the promised safety net.
-    type: int
-    default: 0
-  state_dir:
-    description: Directory for the last applied listing and the rollback files.
-    type: path
-    default: /var/lib/sovereign-firewall
   nft_binary:
     description: Path of C(nft).
     type: path
     default: /usr/sbin/nft
+extends_documentation_fragment:
+  - sovereign.datacenter.firewall_apply
 attributes:
   check_mode:
     support: full
@@ -120,21 +113,24 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.sovereign.datacenter.plugins.module_utils._firewall_apply import (
-    ROLLBACK_UNIT, FirewallHost, read_text as _read, write_atomic as _write)
+    ROLLBACK_UNIT, ApplyFailed, FirewallHost, argument_spec, read_text as _read, write_atomic as _write)
 
 
 class Ruleset(FirewallHost):
+    """The nftables adapter: one table, its persisted file and the listing the last apply left."""
+
+    WHAT = "ruleset"
+    RESTORED_AT_ONCE = "the previous ruleset was restored at once"
+
     def __init__(self, module):
         super(Ruleset, self).__init__(module)
         params = module.params
         self.nft = params["nft_binary"]
         self.table = params["table"]
         self.path = params["path"]
-        self.state_dir = params["state_dir"]
         self.applied_listing = os.path.join(self.state_dir, "applied.list")
         self.rollback_nft = os.path.join(self.state_dir, "rollback.nft")
         self.rollback_file = os.path.join(self.state_dir, "rollback.file")
-        self.rollback_script = os.path.join(self.state_dir, "rollback.sh")
 
     def live(self):
         """The live table as nft lists it, or None when it does not exist."""
@@ -157,9 +153,7 @@ class Ruleset(FirewallHost):
                                   rc=rc)
         return tmp
 
-    # ---------------------------------------------------------------- rollback timer
     def arm(self, previous_live, previous_file, timeout):
-        systemd_run = self.systemd_run()
         header = "table inet %s\ndelete table inet %s\n" % (self.table, self.table)
         _write(self.rollback_nft, header + (previous_live or ""))
         if previous_file is None:
@@ -167,23 +161,28 @@ class Ruleset(FirewallHost):
         else:
             _write(self.rollback_file, previous_file)
             restore_file = "cp -f '%s' '%s'" % (self.rollback_file, self.path)
-        _write(self.rollback_script,
-               "#!/bin/sh\n# Written by sovereign.datacenter.nftables_ruleset: restores the ruleset that was\n"
-               "# live before the last unconfirmed change.\n"
-               "%s -f '%s' && %s && rm -f '%s'\n"
-               % (self.nft, self.rollback_nft, restore_file, self.applied_listing), mode=0o700)
-        self.start_rollback(systemd_run, self.rollback_script, timeout, "Restore the previous firewall ruleset")
+        restore = "%s -f '%s' && %s && rm -f '%s'" % (self.nft, self.rollback_nft, restore_file, self.applied_listing)
+        self.arm_rollback([restore], timeout, "Restore the previous firewall ruleset",
+                          ["Written by sovereign.datacenter.nftables_ruleset: restores the ruleset that was",
+                           "live before the last unconfirmed change."])
+
+    def load(self, candidate, content):
+        rc, out, err = self.run([self.nft, "-f", candidate], check_rc=False)
+        if rc != 0:
+            raise ApplyFailed("%s -f failed: %s" % (self.nft, (err or out).strip()), rc)
+        _write(self.path, content, mode=0o600)
+
+    def record(self):
+        _write(self.applied_listing, self.live() or "")
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=argument_spec(
             content=dict(type="str"),
             path=dict(type="path", default="/etc/nftables.d/sovereign.nft"),
             table=dict(type="str", default="sovereign"),
             state=dict(type="str", default="present", choices=["present", "absent", "confirmed"]),
-            rollback_timeout=dict(type="int", default=0),
-            state_dir=dict(type="path", default="/var/lib/sovereign-firewall"),
             nft_binary=dict(type="path", default="/usr/sbin/nft"),
         ),
         required_if=[("state", "present", ["content"])],
@@ -194,11 +193,7 @@ def main():
     result = dict(changed=False, rollback_armed=False, rollback_unit=ROLLBACK_UNIT, path=params["path"])
 
     if params["state"] == "confirmed":
-        if module.check_mode:
-            result["changed"] = ruleset.timer_active()
-        else:
-            result["changed"] = ruleset.disarm()
-        module.exit_json(**result)
+        ruleset.confirm(result)
 
     if not os.path.exists(ruleset.nft):
         module.fail_json(msg="%s not found: install nftables first" % ruleset.nft)
@@ -244,13 +239,10 @@ def main():
         parent = os.path.dirname(params["path"])
         if not os.path.isdir(parent):
             os.makedirs(parent, 0o755)
-        if params["rollback_timeout"] > 0:
-            ruleset.arm(live, persisted, params["rollback_timeout"])
-            result["rollback_armed"] = True
-        ruleset.run([ruleset.nft, "-f", candidate])
-        _write(params["path"], content, mode=0o600)
-        listing = ruleset.live()
-        _write(ruleset.applied_listing, listing or "")
+        ruleset.apply(result, params["rollback_timeout"],
+                      arm=lambda: ruleset.arm(live, persisted, params["rollback_timeout"]),
+                      apply=lambda: ruleset.load(candidate, content),
+                      record=ruleset.record)
     except Exception as exc:  # pragma: no cover - surfaced to the operator
         module.fail_json(msg="applying the ruleset failed: %s" % to_native(exc), **result)
     finally:

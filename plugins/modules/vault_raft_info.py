@@ -15,13 +15,7 @@ description:
   - Used by the rolling restart to wait until the cluster is healthy before touching the next node.
 extends_documentation_fragment:
   - sovereign.datacenter.vault
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: No diff is returned.
+  - sovereign.datacenter.read_only
 """
 
 EXAMPLES = r"""

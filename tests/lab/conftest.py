@@ -47,9 +47,37 @@ def lab(*args, timeout=1800):
     return res
 
 
+# The lab's PostgreSQL members and their addresses (inventories/lab/hosts.yml).
+PG_MEMBERS = {"pg1": "10.210.20.11", "pg2": "10.210.20.12", "pg3": "10.220.20.11"}
+
+
+def psql(host, sql, db="postgres"):
+    """One SQL statement as postgres on a lab host; its unaligned, tuples-only output."""
+    return Lab.exec(host, "runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-d", db, "-c", sql).stdout.strip()
+
+
+def pg_primary():
+    """The member that is not in recovery (an earlier lab test may have switched over)."""
+    found = [m for m in sorted(PG_MEMBERS) if psql(m, "SELECT pg_is_in_recovery()") == "f"]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def secrets_dir():
+    """The lab's secret store on the controller (platform_secrets_dir, as the inventory computes it)."""
+    out = subprocess.run(["bash", "-c", "source scripts/env.sh >/dev/null && ansible -i inventories/lab localhost "
+                          "-m ansible.builtin.debug -a var=platform_secrets_dir -o"], capture_output=True, text=True,
+                         cwd=REPO, check=True).stdout
+    match = re.search(r'"platform_secrets_dir":\s*"([^"]+)"', out)
+    assert match, out
+    return match.group(1)
+
+
 def recap(output):
+    """PLAY RECAP per lab host. The controller (localhost: every operator playbook's input contract
+    play, report writers) is not a lab host and is left out."""
     return {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
-            for m in RECAP.finditer(output)}
+            for m in RECAP.finditer(output) if m["host"] != "localhost"}
 
 
 class Lab:

@@ -1,4 +1,5 @@
-"""Issue 4 on the lab: the flow policy proven from the outside with real traffic (firewall_audit.yml).
+"""Issue 4 on the lab: the flow policy proven from the outside with real traffic (firewall_audit.yml), run as
+its AWX job template runs it (issue 16: ansible-runner with the survey's defaults, tests/support/awx_template.py).
 
 The nftables backend as site.yml converged it; tests/lab/test_firewall_backends.py proves the same
 properties (tests/support/firewall_audit.py) for ufw and firewalld."""
@@ -7,14 +8,16 @@ import warnings
 
 import pytest
 
-from support import firewall_audit
+from support import awx_template, firewall_audit
 
 
 @pytest.fixture(scope="module")
 def audit(lab_up):
-    report, seconds = firewall_audit.run_audit("firewall_audit-lab")
-    warnings.warn("nftables (site.yml): audit %.1f s, %s probes (%s UDP), %s failed"
-                  % (seconds, report["probes"], report["udp_probes"], report["failed"]))
+    # as its AWX job template runs it (issue 16): ansible-runner with the survey's defaults
+    report, seconds = firewall_audit.run_audit("firewall_audit-lab", as_awx=True)
+    warnings.warn("nftables (site.yml): audit %.1f s%s, %s probes (%s UDP), %s failed"
+                  % (seconds, " (ansible-runner, as AWX)" if awx_template.available() else "", report["probes"],
+                     report["udp_probes"], report["failed"]))
     return report
 
 

@@ -244,7 +244,7 @@ def test_backup_age_is_exported_and_an_old_backup_fires_backup_too_old(lab):
         firing = wait_until(lambda: _query(lab, query), 90, step=2.0)
         elapsed = time.time() - t0
     finally:
-        Lab.exec(host, "/usr/local/lib/sovereign-pgbackrest-backup-metrics", "--stanza=main", "--user=postgres",
+        Lab.exec(host, "/usr/bin/python3", "/usr/local/lib/sovereign-pgbackrest-backup-metrics", "--stanza=main", "--user=postgres",
                  "--dir=/var/lib/prometheus/node-exporter")
     assert firing, _query(lab, BACKUP_METRIC)
     assert {a["metric"]["severity"] for a in firing} == {"warning", "critical"}

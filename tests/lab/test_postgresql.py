@@ -5,15 +5,11 @@ import json
 
 import pytest
 
-from conftest import Lab
+from conftest import Lab, psql
 from support.waiting import wait_for
 
 PRIMARY, SYNC, ASYNC, BACKUP = "pg1", "pg2", "pg3", "backup1"
 ADDR = {PRIMARY: "10.210.20.11", SYNC: "10.210.20.12", ASYNC: "10.220.20.11", BACKUP: "10.210.20.21"}
-
-
-def psql(host, sql, db="postgres"):
-    return Lab.exec(host, "runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-d", db, "-c", sql).stdout.strip()
 
 
 def test_10000_rows_written_on_the_primary_are_on_both_standbys(lab_up):

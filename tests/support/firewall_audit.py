@@ -6,6 +6,8 @@ import os
 import subprocess
 import time
 
+from support import awx_template
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUTPUT = os.path.join(REPO, "tests", "output")
 
@@ -27,15 +29,22 @@ def lab_playbook(playbook, *args, log=None, timeout=1800):
     return res, seconds
 
 
-def run_audit(name):
+def run_audit(name, as_awx=False):
     """Run the audit on the lab; the report is tests/output/<name>.json, the log <name>.log.
 
-    Returns (report, seconds); fails with the end of the output when the playbook failed."""
+    With ``as_awx``, as its AWX job template runs it (tests/support/awx_template.py: ansible-runner, the
+    survey's defaults), when ansible_runner is importable. Returns (report, seconds); fails with the end of
+    the output when the playbook failed."""
     report = os.path.join(OUTPUT, name + ".json")
     if os.path.exists(report):
         os.unlink(report)
-    res, seconds = lab_playbook("firewall_audit.yml", "-e", "firewall_audit_report=%s" % report, log=name + ".log")
-    assert res.returncode == 0, res.stdout[-4000:]
+    if as_awx and awx_template.available():
+        run = awx_template.run("playbooks/firewall_audit.yml", {"firewall_audit_report": report}, log=name + ".log")
+        assert run["status"] == "successful" and run["rc"] == 0, run["stdout"][-4000:]
+        seconds = run["seconds"]
+    else:
+        res, seconds = lab_playbook("firewall_audit.yml", "-e", "firewall_audit_report=%s" % report, log=name + ".log")
+        assert res.returncode == 0, res.stdout[-4000:]
     with open(report, encoding="utf-8") as handle:
         return json.load(handle), seconds
 

@@ -21,11 +21,34 @@ def probe(host, address, port, proto="tcp", timeout=1.5):
     it through, nothing listens) or ``filtered``: it did not get through, dropped by the target's
     firewall or refused locally by the source's own egress policy (the probe script's ``error``).
     """
-    plan = {"source": "", "timeout": timeout, "parallel": 1,
-            "probes": [{"address": address, "port": int(port), "proto": proto, "expect": "deny"}]}
+    return probe_many(host, [(address, port, proto)], timeout)[0]
+
+
+def probe_many(host, targets, timeout=1.5):
+    """Probe every ``(address, port, proto)`` of ``targets`` from testinfra ``host`` in one run of the
+    probe script, all at once (one timeout for every dropped port, instead of one per probe).
+
+    Returns their states in order, as :func:`probe` names them. Each probe is a separate socket and a
+    separate connection, so a probe's result does not depend on the others."""
+    plan = {"source": "", "timeout": timeout, "parallel": max(1, len(targets)),
+            "probes": [{"address": address, "port": int(port), "proto": proto, "expect": "deny"}
+                       for address, port, proto in targets]}
     out = host.check_output("python3 -c %s %s", _PROBE_SOURCE, json.dumps(plan))
-    state = json.loads(out)["results"][0]["state"]
-    return "filtered" if state == "error" else state
+    return ["filtered" if r["state"] == "error" else r["state"] for r in json.loads(out)["results"]]
+
+
+def probe_matrix(hosts, rows, addresses, timeout=1.5):
+    """Probe a whole matrix of ``(source, target, port, proto, ...)`` rows: one :func:`probe_many` per
+    source host. ``hosts`` maps names to testinfra hosts, ``addresses`` names to addresses (a target
+    missing from it is an address). Returns ``{row[:4]: state}``."""
+    by_source = {}
+    for row in rows:
+        by_source.setdefault(row[0], []).append(tuple(row[:4]))
+    states = {}
+    for source, keys in sorted(by_source.items()):
+        found = probe_many(hosts[source], [(addresses.get(t, t), port, proto) for _s, t, port, proto in keys], timeout)
+        states.update(zip(keys, found))
+    return states
 
 
 def molecule_playbook(args, check=False, timeout=600):

@@ -35,7 +35,15 @@ def test_removed_or_out_of_suite_packages_stay_out():
     names = set(run())
     assert not set(role_defaults("hardening")["hardening_legacy_packages"]) & names
     assert "apparmor" not in names  # the hardening role leaves AppArmor out in containers
-    assert not {"ufw", "firewalld", "suricata", "grafana", "filebeat"} & names
+    assert not {"suricata", "grafana", "filebeat"} & names
+
+
+def test_the_other_firewall_backends_are_in_with_their_units_disabled():
+    # the lab switches to ufw and firewalld and back: their packages are in the image, as tier packages
+    # (units disabled again), so the default backend (nftables) is the only one that starts
+    everything, tier = set(run()), set(run("--tier"))
+    assert {"ufw", "firewalld"} <= everything and {"ufw", "firewalld"} <= tier
+    assert "nftables" in everything and "nftables" not in tier
 
 
 def test_tier_packages_are_a_subset_without_every_host_packages():

@@ -15,6 +15,9 @@ PLAYBOOK = os.path.join(REPO, "playbooks", "tier_ai.yml")
 def test_plays_and_roles_in_order():
     with open(PLAYBOOK, encoding="utf-8") as handle:
         plays = yaml.safe_load(handle)
+    # play 0 is the input contract (issue 16, tests/unit/test_input_contracts.py)
+    assert plays[0]["vars"]["input_contract"].endswith("/tier_ai.spec.yml")
+    plays = plays[1:]
     got = [(p["hosts"], [r["role"] for r in p["roles"]]) for p in plays]
     assert got == [
         ("gpu_nodes", ["sovereign.datacenter.nvidia_driver"]),
@@ -31,4 +34,5 @@ def test_hosts_per_inventory(inventory):
                           check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     counts = [int(line.split("(")[1].split(")")[0]) for line in proc.stdout.splitlines() if "hosts (" in line]
+    counts = counts[1:]  # the input contract play (localhost and every host, evaluated on the controller)
     assert counts == ({"production": [4, 5, 1], "lab": [0, 0, 0]}[inventory])

@@ -117,8 +117,9 @@ def _env(eph):
     env.setdefault("ANSIBLE_NOCOLOR", "1")
     try:
         import ansible_mitogen
-        env.setdefault("ANSIBLE_STRATEGY_PLUGINS", os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy"))
-        env.setdefault("ANSIBLE_STRATEGY", "mitogen_linear")
+        env.setdefault("ANSIBLE_STRATEGY_PLUGINS", os.pathsep.join([
+            str(REPO / "scripts" / "strategy"), os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy")]))
+        env.setdefault("ANSIBLE_STRATEGY", "mitogen_linear_unpinned")
     except ImportError:
         pass
     return env
@@ -232,13 +233,35 @@ def test_kill_primary_while_writing_and_fail_over(hosts, eph, app_dsn):
     writer.start()
     assert wait_for(lambda: len(writer.acked) > 200, timeout=30), "the client could not write"
     acked_before_kill = len(writer.acked)
-    writer.kill_time = time.monotonic()
-    subprocess.run(["podman", "kill", "-s", "KILL", PRIMARY], check=True, capture_output=True)
+    # The race a real failover meets: the asynchronous DR standby has WAL that the synchronous one
+    # never received, so once the synchronous one is promoted the DR standby is past the fork point
+    # and can never follow the new timeline by itself. Made certain here: the synchronous standby
+    # is cut off from the primary (its primary_conninfo points at a closed local port) while one row
+    # is committed locally (never acknowledged to the writer, whose commits wait for the
+    # synchronous standby), and the DR standby receives it. (Freezing the WAL receiver was not
+    # enough: the row waited in its socket buffer and arrived after the kill.)
+    psql(hosts[SYNC], "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1 connect_timeout=1'")
+    psql(hosts[SYNC], "SELECT pg_reload_conf()")
+    try:
+        assert wait_for(lambda: psql(hosts[PRIMARY], "SELECT count(*) FROM pg_stat_replication WHERE application_name = "
+                                                     "'%s'" % SYNC) == "0", timeout=30), "the synchronous standby still streams"
+        psql(hosts[PRIMARY], "SET synchronous_commit = local; INSERT INTO failover_probe (id) VALUES (-7)", db="app")
+        lsn = psql(hosts[PRIMARY], "SELECT pg_current_wal_lsn()")
+        assert wait_for(lambda: psql(hosts[ASYNC], "SELECT pg_last_wal_receive_lsn() >= '%s'::pg_lsn" % lsn) == "t",
+                        timeout=30), "the DR standby did not receive the unacknowledged row"
+        writer.kill_time = time.monotonic()
+        subprocess.run(["podman", "kill", "-s", "KILL", PRIMARY], check=True, capture_output=True)
+    finally:
+        psql(hosts[SYNC], "ALTER SYSTEM RESET primary_conninfo")
+        psql(hosts[SYNC], "SELECT pg_reload_conf()")
     run = _playbook(eph, "playbooks/runbooks/pg_dr_failover.yml", "-e", "pg_failover_target=" + SYNC)
     runbook_done = time.monotonic()
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    report = re.sub(r"\s+", " ", run.stdout)
     # The killed primary could not be reached: the report says so instead of "fenced".
-    assert "old primary %s: unreachable, not fenced now" % PRIMARY in re.sub(r"\s+", " ", run.stdout), run.stdout[-3000:]
+    assert "old primary %s: unreachable, not fenced now" % PRIMARY in report, run.stdout[-3000:]
+    # The DR standby went past the fork point: the runbook rewound it (test_async_standby_follows_new_primary).
+    assert "%s: rewound to the new timeline" % ASYNC in report, run.stdout[-3000:]
     assert wait_for(lambda: ADDR[SYNC] in writer.first_ok_after, timeout=60), "no write on the new primary"
     time.sleep(2)
     writer.stop.set()
@@ -258,6 +281,8 @@ def test_kill_primary_while_writing_and_fail_over(hosts, eph, app_dsn):
 def test_async_standby_follows_new_primary(hosts):
     assert wait_for(lambda: psql(hosts[SYNC], "SELECT application_name || ':' || state FROM pg_stat_replication")
                     == "%s:streaming" % ASYNC, timeout=60)
+    # the row only the DR standby had (committed locally, never acknowledged) went with the rewind
+    assert psql(hosts[ASYNC], "SELECT count(*) FROM failover_probe WHERE id = -7", db="app") == "0"
     count = psql(hosts[SYNC], "SELECT count(*) FROM failover_probe", db="app")
     assert wait_for(lambda: psql(hosts[ASYNC], "SELECT count(*) FROM failover_probe", db="app") == count, timeout=30)
 
@@ -268,8 +293,8 @@ def test_converge_on_the_stale_inventory_is_refused_and_dr_keeps_streaming(hosts
     to change, and leave the DR standby streaming from the new primary."""
     run = _playbook(eph, "playbooks/postgresql.yml")
     assert run.returncode != 0, run.stdout[-3000:]
-    out = re.sub(r"\s+", " ", run.stdout)
-    assert "%s is the primary now" % SYNC in out and "postgresql_role: primary on %s" % SYNC in out, run.stdout[-3000:]
+    out = re.sub(r"\s+", " ", run.stdout + run.stderr)  # failures go to stderr (display_failed_stderr)
+    assert "%s is the primary now" % SYNC in out and "postgresql_role: primary on %s" % SYNC in out, out[-3000:]
     recap = [line for line in run.stdout.splitlines() if "changed=" in line and "ok=" in line]
     assert recap and all(re.search(r"changed=0\s", line) for line in recap), "\n".join(recap)
     assert not any(line.startswith(BACKUP) for line in recap), "the backup host's play ran on the stale inventory"
