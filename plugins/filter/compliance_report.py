@@ -57,7 +57,8 @@ import json
 from xml.sax.saxutils import escape, quoteattr
 
 STATUSES = ("pass", "fail", "not_applicable", "waived")
-FRAMEWORKS = (("cis", "CIS Debian 12 v1.1.0"), ("soc2", "SOC 2 (TSC 2017)"), ("pci", "PCI DSS 4.0"))
+FRAMEWORKS = (("cis", "CIS Debian 12 v1.1.0"), ("soc2", "SOC 2 (TSC 2017)"), ("pci", "PCI DSS 4.0"),
+              ("anssi", "ANSSI BP-028 v2.0"))
 
 
 def _counts():
@@ -105,8 +106,11 @@ def compliance_summary(results_by_host, environment="unknown"):
             summary["totals"]["counts"][status] += 1
             for key, _title in FRAMEWORKS:
                 fw = frameworks[key]
+                refs = _refs(row.get("frameworks", {}).get(key))
+                if not refs and key == "anssi":
+                    continue  # only the controls ANSSI has a recommendation for count towards it
                 fw["counts"][status] += 1
-                for ref in _refs(row.get("frameworks", {}).get(key)):
+                for ref in refs:
                     req = fw["requirements"].setdefault(ref, {"counts": _counts(), "controls": []})
                     req["counts"][status] += 1
                     if row["id"] not in req["controls"]:

@@ -9,8 +9,9 @@ One source of truth for the ``hardening`` role and the ``compliance_check`` modu
   ``defaults/main.yml`` (key ``x`` here is ``hardening_x`` there; a unit test fails on drift).
   The role passes its effective values (after the tier profile) to the module as ``settings``.
 * ``CATALOGUE`` lists every control: id (also the role's tag), title, mapping to the CIS Debian
-  Linux 12 Benchmark v1.1.0 section, SOC 2 (2017 TSC) criteria and PCI DSS 4.0 requirements,
-  and whether a container can have it at all.
+  Linux 12 Benchmark v1.1.0 section, SOC 2 (2017 TSC) criteria, PCI DSS 4.0 requirements and,
+  where the ANSSI guide has one, the ANSSI BP-028 v2.0 recommendation (R1..R80), and whether a
+  container can have it at all.
 * ``evaluate()`` runs every evaluator against a ``Host`` (file reads under ``root``; a few
   commands) and applies waivers.
 
@@ -45,6 +46,7 @@ CONTAINER_REASONS = {
     "apparmor": "container: AppArmor is a host kernel LSM; profiles are loaded by the host",
     "time": "container: no CAP_SYS_TIME; the clock is the host's (chrony's unit condition skips it)",
     "mounts": "container: mounts are set by the container runtime, not by the host's fstab",
+    "storage": "container: block devices and their encryption (LUKS) belong to the host; check the host's volumes",
 }
 
 DEFAULT_SETTINGS = {
@@ -120,7 +122,7 @@ DEFAULT_SETTINGS = {
     "faillock": {"deny": 5, "unlock_time": 900, "fail_interval": 900},
     "login_defs": {"PASS_MAX_DAYS": 365, "PASS_MIN_DAYS": 1, "PASS_WARN_AGE": 7, "ENCRYPT_METHOD": "YESCRYPT",
                    "SHA_CRYPT_MIN_ROUNDS": 5000, "SHA_CRYPT_MAX_ROUNDS": 100000},
-    "umask": "027",
+    "umask": "077",
     "legacy_packages": [
         "telnet", "telnetd", "inetutils-telnet", "inetutils-telnetd", "rsh-client", "rsh-server",
         "rsh-redone-client", "rsh-redone-server", "nis", "talk", "talkd", "xinetd", "tftpd-hpa",
@@ -138,6 +140,7 @@ DEFAULT_SETTINGS = {
         "/etc/cron.daily": {"mode": "0700", "owner": "root", "group": "root"},
         "/etc/cron.weekly": {"mode": "0700", "owner": "root", "group": "root"},
         "/etc/cron.monthly": {"mode": "0700", "owner": "root", "group": "root"},
+        "/etc/sudoers.d": {"mode": "0750", "owner": "root", "group": "root"},
     },
     "cron_allow": ["root"],
     "audit_rules_file": "/etc/audit/rules.d/50-hardening.rules",
@@ -167,6 +170,11 @@ DEFAULT_SETTINGS = {
     "time_sync_service": "chrony",
     "file_integrity_packages": ["aide", "aide-common"],
     "sudo_logfile": "/var/log/sudo.log",
+    "sudo_group": "sovereign-admins",
+    "sudo_binary_mode": "4750",
+    "sudo_umask": "0077",
+    "home_files_mode": "0750",
+    "init_files_mode": "0740",
 }
 
 
@@ -258,7 +266,7 @@ class Host(object):
         for line in (self.read("/proc/self/mounts") or "").splitlines():
             fields = line.split()
             if len(fields) >= 4:
-                table[fields[1]] = {"fstype": fields[2], "options": fields[3].split(",")}
+                table[fields[1]] = {"fstype": fields[2], "options": fields[3].split(","), "source": fields[0]}
         return table
 
     def service_state(self, unit):
@@ -555,7 +563,7 @@ def ev_umask_profile(host, settings, params):
     want = settings["umask"]
     hits = []
     for path in ["/etc/profile", "/etc/bash.bashrc"] + host.glob("/etc/profile.d/*.sh"):
-        for match in re.finditer(r"^\s*umask\s+([0-7]{3,4})\s*$", host.read(path) or "", re.M):
+        for match in re.finditer(r"^\s*umask\s+([0-7]{3,4})\s*(?:#.*)?$", host.read(path) or "", re.M):
             hits.append((path, match.group(1)))
     good = [h for h in hits if _umask_ok(h[1], want)]
     weak = [h for h in hits if not _umask_ok(h[1], want)]
@@ -656,6 +664,133 @@ def ev_sudo(host, settings, params):
                                        params["expected"]), "%s %s" % (params["expected"], "set" if ok else "missing")
 
 
+def _sudoers_lines(host):
+    """(file, line) of every non-comment line of /etc/sudoers and /etc/sudoers.d/* (no #include expansion
+    beyond the directory sudo reads by default, as the scanners read them)."""
+    rows = []
+    for path in ["/etc/sudoers"] + host.glob("/etc/sudoers.d/*"):
+        for raw in (host.read(path) or "").splitlines():
+            line = raw.strip()
+            if line and not line.startswith("#"):
+                rows.append((path, line))
+    return rows
+
+
+def ev_sudo_default(host, settings, params):
+    """A global ``Defaults`` option (``Defaults:user``/``Defaults!cmd`` do not count), optionally with a value."""
+    if "sudo" not in host.packages():
+        return NA, _ev("/var/lib/dpkg/status", None, "sudo installed"), "sudo is not installed"
+    option = params["option"]
+    want = settings[params["setting"]] if params.get("setting") else None
+    expected = "Defaults %s" % option + ("=%s" % want if want is not None else "")
+    hits = []
+    for path, line in _sudoers_lines(host):
+        match = re.match(r"^Defaults\s+(.*)$", line)
+        if not match:
+            continue
+        for item in re.split(r"\s*,\s*", match.group(1)):
+            key, _sep, value = item.partition("=")
+            if key.strip() == option:
+                hits.append((path, value.strip().strip('"')))
+            elif key.strip() == "!" + option:
+                hits.append((path, "!"))
+    if want is None:
+        ok = bool(hits) and hits[-1][1] != "!"
+    else:
+        ok = bool(hits) and _umask_ok(hits[-1][1], want)
+    found = ["%s: Defaults %s%s" % (p, option, "=" + v if v and v != "!" else (" (negated)" if v == "!" else ""))
+             for p, v in hits]
+    return (PASS if ok else FAIL), _ev(", ".join(sorted(set(p for p, v in hits))) or "/etc/sudoers, /etc/sudoers.d/*",
+                                       found or None, expected), "%s %s" % (expected, "set" if ok else "missing")
+
+
+def ev_sudo_group(host, settings, params):
+    """/usr/bin/sudo belongs to a dedicated group and others cannot run it (ANSSI R38)."""
+    path = "/usr/bin/sudo"
+    if "sudo" not in host.packages():
+        return NA, _ev("/var/lib/dpkg/status", None, "sudo installed"), "sudo is not installed"
+    group = settings["sudo_group"]
+    want = int(str(settings["sudo_binary_mode"]), 8)
+    expected = "%s %s root:%s (others cannot execute)" % (path, settings["sudo_binary_mode"], group)
+    st = host.stat(path)
+    if st is None:
+        return FAIL, _ev(path, "missing", expected), "%s missing" % path
+    mode = stat.S_IMODE(st.st_mode)
+    have_group = _name(host, "/etc/group", st.st_gid)
+    owner = _name(host, "/etc/passwd", st.st_uid)
+    bad = []
+    if have_group != group or have_group == "root":
+        bad.append("group %s" % have_group)
+    if owner != "root":
+        bad.append("owner %s" % owner)
+    if mode & ~want or mode & 0o007:
+        bad.append("mode %04o" % mode)
+    return (FAIL if bad else PASS), _ev(path, "%04o %s:%s" % (mode, owner, have_group), expected), (
+        "sudo not restricted to a dedicated group: %s" % ", ".join(bad) if bad else "only root and %s may run sudo" % group)
+
+
+def _interactive_homes(host):
+    """Home directories of interactive accounts (UID >= 1000, not nobody), as the scanners select them."""
+    uid_min = _int(parse_key_values(host.read("/etc/login.defs")).get("UID_MIN"), 1000)
+    homes = []
+    for line in (host.read("/etc/passwd") or "").splitlines():
+        fields = line.split(":")
+        if len(fields) < 7:
+            continue
+        uid = _int(fields[2], -1)
+        if uid < uid_min or uid == 65534 or fields[5] in ("", "/", "/nonexistent"):
+            continue
+        if host.stat(fields[5]) is not None and fields[5] not in homes:
+            homes.append(fields[5])
+    return homes
+
+
+def _host_rel(host, real):
+    return real if host.root == "/" else "/" + os.path.relpath(real, host.root)
+
+
+def ev_home_files(host, settings, params):
+    """Nothing in interactive users' homes (dot files only, or everything) more permissive than the mode."""
+    want = int(str(settings[params["setting"]]), 8)
+    forbidden = 0o7777 & ~want
+    homes = _interactive_homes(host)
+    candidates = []
+    for home in homes:
+        real = host.path(home)
+        if params.get("init_files"):
+            for name in sorted(os.listdir(real)):
+                full = os.path.join(real, name)
+                if name.startswith(".") and os.path.isfile(full) and not os.path.islink(full):
+                    candidates.append(os.path.join(home, name))
+            continue
+        for dirpath, _dirnames, filenames in os.walk(real):
+            candidates.append(_host_rel(host, dirpath))
+            candidates += [_host_rel(host, os.path.join(dirpath, n)) for n in filenames
+                           if not os.path.islink(os.path.join(dirpath, n))]
+    bad = []
+    for path in candidates:
+        st = host.stat(path)
+        if st is not None and stat.S_IMODE(st.st_mode) & forbidden:
+            bad.append("%s %04o" % (path, stat.S_IMODE(st.st_mode)))
+    expected = "%s %s or stricter" % ("dot files in interactive homes" if params.get("init_files")
+                                      else "everything in interactive homes", settings[params["setting"]])
+    if not homes:
+        return PASS, _ev("/etc/passwd", "no interactive home directory", expected), "no interactive users with a home"
+    return (FAIL if bad else PASS), _ev(", ".join(homes), bad[:20] or "%d checked" % len(candidates), expected), (
+        "%d too permissive (of %d)" % (len(bad), len(candidates)) if bad
+        else "%d checked, none too permissive" % len(candidates))
+
+
+def ev_umask_etc_profile(host, settings, params):
+    """/etc/profile itself sets the umask (what the SSG check reads; profile.d files are not enough there)."""
+    want = settings["umask"]
+    hits = re.findall(r"^\s*umask\s+([0-7]{3,4})\s*(?:#.*)?$", host.read("/etc/profile") or "", re.M)
+    ok = bool(hits) and all(_umask_ok(h, want) for h in hits)
+    return (PASS if ok else FAIL), _ev("/etc/profile", ["umask %s" % h for h in hits] or None,
+                                       "umask %s (or stricter)" % want), (
+        "/etc/profile sets umask %s" % hits[-1] if ok else "/etc/profile: umask unset or weaker than %s" % want)
+
+
 def ev_banner(host, settings, params):
     path = params["path"]
     text = host.read(path)
@@ -737,6 +872,41 @@ def ev_mounts(host, settings, params):
         "; ".join("%s %s" % kv for kv in bad.items()) or "mount options set")
 
 
+_LOCAL_FSTYPES = ("ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "reiserfs")
+
+
+def _dm_encrypted(host, dm, depth=0):
+    """True when the device-mapper device is dm-crypt (LUKS/plain) or stacked on one (LVM on LUKS)."""
+    uuid = (host.read("/sys/block/%s/dm/uuid" % dm) or "").strip()
+    if uuid.startswith("CRYPT-"):
+        return True
+    if depth > 4:
+        return False
+    return any(_dm_encrypted(host, os.path.basename(s), depth + 1) for s in host.glob("/sys/block/%s/slaves/dm-*" % dm))
+
+
+def ev_storage_encrypted(host, settings, params):
+    """Every local block filesystem (except /boot) sits on dm-crypt: encryption at rest (LUKS)."""
+    if host.container:
+        return NA, _ev("/proc/self/mounts", None, "local filesystems on dm-crypt"), CONTAINER_REASONS["storage"]
+    plain, encrypted = [], []
+    for mountpoint, row in sorted(host.mounts().items()):
+        if row["fstype"] not in _LOCAL_FSTYPES or mountpoint.startswith("/boot"):
+            continue
+        source = row.get("source") or ""
+        real = os.path.realpath(host.path(source)) if source.startswith("/dev/") else ""
+        name = os.path.basename(real)
+        if name.startswith("dm-") and _dm_encrypted(host, name):
+            encrypted.append(mountpoint)
+        else:
+            plain.append("%s (%s)" % (mountpoint, source or "?"))
+    evidence = _ev("/proc/self/mounts, /sys/block/dm-*/dm/uuid", {"encrypted": encrypted, "not_encrypted": plain},
+                   "every local filesystem except /boot on dm-crypt")
+    if plain:
+        return FAIL, evidence, "not encrypted at rest: %s" % ", ".join(plain)
+    return PASS, evidence, "%d local filesystem(s), all on dm-crypt" % len(encrypted)
+
+
 def ev_time_sync_config(host, settings, params):
     service = settings["time_sync_service"]
     if service == "chrony":
@@ -781,9 +951,62 @@ def ev_auto_updates(host, settings, params):
 # --------------------------------------------------------------------------------------------
 # The catalogue
 # --------------------------------------------------------------------------------------------
-def _c(cid, title, area, cis, soc2, pci, evaluator, params=None, container=None):
+# ANSSI BP-028 v2.0 recommendations ("Configuration recommendations of a GNU/Linux system"), where one
+# maps; the ids are those the SCAP Security Guide's BP-028 profiles use. Sysctls: _anssi_sysctl().
+ANSSI = {
+    "ssh_permit_root_login": ["R33"],
+    "auditd_installed": ["R33"],
+    "auditd_service": ["R33"],
+    "perm_etc_passwd": ["R50"],
+    "perm_etc_group": ["R50"],
+    "perm_etc_shadow": ["R50"],
+    "perm_etc_gshadow": ["R50"],
+    "perm_sshd_config": ["R50"],
+    "perm_sudoers_d": ["R50"],
+    "pam_pwquality": ["R31"],
+    "pam_faillock": ["R31"],
+    "login_defs_umask": ["R36"],
+    "umask_profile": ["R36"],
+    "umask_etc_profile": ["R36"],
+    "sudo_use_pty": ["R39"],
+    "sudo_ignore_dot": ["R39"],
+    "sudo_noexec": ["R39"],
+    "sudo_requiretty": ["R39"],
+    "sudo_umask": ["R39"],
+    "sudo_dedicated_group": ["R38"],
+    "home_files_permissions": ["R50"],
+    "init_files_permissions": ["R50"],
+    "apparmor_enforcing": ["R45"],
+    "kernel_modules_disabled": ["R10"],
+    "legacy_services_removed": ["R62"],
+    "auto_security_updates": ["R61"],
+    "mount_options": ["R28"],
+    "file_integrity_tool": ["R76"],
+}  # storage_encrypted: BP-028 has no recommendation of its own for disk encryption
+
+
+def _anssi_sysctl(key):
+    if key.startswith("fs."):
+        return ["R14"]
+    if key == "kernel.yama.ptrace_scope":
+        return ["R11"]
+    if key.startswith("kernel."):
+        return ["R9"]
+    if key.startswith("net.ipv6."):
+        return ["R13"]
+    if key.startswith("net.ipv4.") or key.startswith("net.core."):
+        return ["R12"]
+    return []
+
+
+def _c(cid, title, area, cis, soc2, pci, evaluator, params=None, container=None, anssi=None):
     return {"id": cid, "title": title, "area": area, "cis": cis, "soc2": list(soc2), "pci": list(pci),
+            "anssi": list(anssi if anssi is not None else ANSSI.get(cid, [])),
             "evaluator": evaluator, "params": params or {}, "container": container}
+
+
+def _frameworks(control):
+    return {"cis": control["cis"], "soc2": control["soc2"], "pci": control["pci"], "anssi": control["anssi"]}
 
 
 def _sshd(cid, title, cis, pci, key, check, expected, default=None, soc2=("CC6.1",)):
@@ -873,7 +1096,8 @@ def sysctl_controls(settings):
         cis, pci = _sysctl_cis(key)
         area = "network" if key.startswith("net.") else "kernel"
         out.append(_c(sysctl_control_id(key), "sysctl %s = %s" % (key, settings["sysctls"][key]), area, cis,
-                      ["CC6.6"] if area == "network" else ["CC6.8"], pci, ev_sysctl, {"key": key}))
+                      ["CC6.6"] if area == "network" else ["CC6.8"], pci, ev_sysctl, {"key": key},
+                      anssi=_anssi_sysctl(key)))
     return out
 
 
@@ -916,6 +1140,24 @@ _STATIC = _SSH + [
        ev_sudo, {"pattern": r"^\s*Defaults\s+.*\buse_pty\b", "expected": "Defaults use_pty"}),
     _c("sudo_logfile", "sudo keeps its own log", "auth", "5.2.3", ["CC7.2"], ["10.2.1.2"],
        ev_sudo, {"pattern": r"^\s*Defaults\s+.*\blogfile=", "expected": "Defaults logfile=..."}),
+    _c("sudo_ignore_dot", "sudo ignores '.' in PATH", "auth", "5.2", ["CC6.1"], ["2.2.6"],
+       ev_sudo_default, {"option": "ignore_dot"}),
+    _c("sudo_noexec", "sudo forbids commands to execute further programs (noexec)", "auth", "5.2", ["CC6.1"],
+       ["2.2.6", "7.2.2"], ev_sudo_default, {"option": "noexec"}),
+    _c("sudo_requiretty", "sudo only from a real terminal (requiretty)", "auth", "5.2", ["CC6.1"], ["2.2.6"],
+       ev_sudo_default, {"option": "requiretty"}),
+    _c("sudo_umask", "sudo runs commands with a restrictive umask", "auth", "5.2", ["CC6.1"], ["7.2.1"],
+       ev_sudo_default, {"option": "umask", "setting": "sudo_umask"}),
+    _c("sudo_dedicated_group", "sudo executable restricted to a dedicated group", "auth", "5.2", ["CC6.1", "CC6.3"],
+       ["7.2.1", "7.2.2"], ev_sudo_group),
+    _c("perm_sudoers_d", "/etc/sudoers.d owned by root, 0750 or stricter", "auth", "5.2", ["CC6.1"], ["7.2.1"],
+       ev_file_mode, {"paths": ["/etc/sudoers.d"]}),
+    _c("home_files_permissions", "Files and directories in interactive users' homes 0750 or stricter", "files",
+       "7.2.9", ["CC6.1"], ["7.2.1"], ev_home_files, {"setting": "home_files_mode"}),
+    _c("init_files_permissions", "User initialisation (dot) files 0740 or stricter", "files", "7.2.10", ["CC6.1"],
+       ["7.2.1"], ev_home_files, {"setting": "init_files_mode", "init_files": True}),
+    _c("umask_etc_profile", "Default umask set in /etc/profile itself", "auth", "5.4.3.3", ["CC6.1"], ["7.2.1"],
+       ev_umask_etc_profile),
 ] + [
     _c(cid, "%s owned by root, not more permissive than expected" % path, "files", cis, ["CC6.1"], ["7.2.1", "8.3.2"],
        ev_file_mode, {"paths": [path]})
@@ -946,6 +1188,8 @@ _STATIC = _SSH + [
        ["CC7.1", "CC8.1"], ["6.3.3"], ev_auto_updates),
     _c("mount_options", "Temporary filesystems mounted nodev,nosuid,noexec", "filesystem", "1.1.2", ["CC6.8"],
        ["2.2.6"], ev_mounts),
+    _c("storage_encrypted", "Encryption at rest: local filesystems on LUKS/dm-crypt", "filesystem", "1.1", ["CC6.1",
+       "CC6.7"], ["3.5.1"], ev_storage_encrypted, {"container": "storage"}),
 ]
 
 
@@ -975,7 +1219,7 @@ def public_catalogue(settings=None):
     rows = []
     for c in catalogue(settings):
         rows.append({"id": c["id"], "title": c["title"], "area": c["area"],
-                     "frameworks": {"cis": c["cis"], "soc2": c["soc2"], "pci": c["pci"]},
+                     "frameworks": _frameworks(c),
                      "container": CONTAINER_REASONS.get(c["params"].get("container")) if c["params"].get("container")
                      else None})
     return rows
@@ -1012,6 +1256,7 @@ def parse_waivers(waivers, today=None):
             "owner": str(waiver["owner"]),
             "expires": expires.isoformat(),
             "expired": expires < today,
+            "compensating_control": str(waiver.get("compensating_control") or "") or None,
         }
     return out
 
@@ -1044,8 +1289,10 @@ def evaluate(host, settings=None, waivers=None, only=None, today=None):
                 message = "waiver expired on %s (owner %s): %s" % (waiver["expires"], waiver["owner"], message)
             else:
                 status = WAIVED
-                message = "waived until %s by %s: %s (%s)" % (waiver["expires"], waiver["owner"],
-                                                              waiver["justification"], message)
+                message = "waived until %s by %s: %s%s (%s)" % (
+                    waiver["expires"], waiver["owner"], waiver["justification"],
+                    "; compensating control: %s" % waiver["compensating_control"] if waiver["compensating_control"] else "",
+                    message)
         elif waiver and waiver["expired"]:
             message += " (expired waiver still declared; remove it)"
         results.append({
@@ -1055,7 +1302,7 @@ def evaluate(host, settings=None, waivers=None, only=None, today=None):
             "status": status,
             "message": message,
             "evidence": evidence,
-            "frameworks": {"cis": control["cis"], "soc2": control["soc2"], "pci": control["pci"]},
+            "frameworks": _frameworks(control),
             "waiver": waiver,
         })
     return results, summarise(results, time.time() - started)

@@ -17,7 +17,8 @@ description:
     values as the C(sovereign.datacenter.hardening) role) in one call on one host.
   - Every control returns C(pass), C(fail), C(not_applicable) or C(waived), the evidence
     (file, value found, value expected) and its mapping to the CIS Debian Linux 12 Benchmark v1.1.0
-    section, the SOC 2 trust services criteria and the PCI DSS 4.0 requirements.
+    section, the SOC 2 trust services criteria, the PCI DSS 4.0 requirements and, where one maps,
+    the ANSSI BP-028 v2.0 recommendation.
   - Reads files and runs a few read-only commands (C(systemctl is-active), C(auditctl -l/-s),
     C(aa-status)); it never changes the host, so it behaves the same in check mode.
   - In a container, controls the container cannot have (kernel sysctls under a read-only
@@ -58,6 +59,9 @@ options:
         description: Last day the waiver is valid, C(YYYY-MM-DD).
         type: str
         required: true
+      compensating_control:
+        description: What reduces the risk while the control is not met (shown in the result and reports).
+        type: str
   controls:
     description: Evaluate only these control ids (default all).
     type: list
@@ -145,9 +149,10 @@ results:
       type: dict
       sample: {file: /etc/ssh/sshd_config, found: PermitRootLogin yes, expected: PermitRootLogin no}
     frameworks:
-      description: Mapping to CIS Debian 12 section, SOC 2 criteria and PCI DSS 4.0 requirements.
+      description: Mapping to CIS Debian 12 section, SOC 2 criteria, PCI DSS 4.0 requirements and ANSSI BP-028
+        v2.0 recommendations (empty list where none maps).
       type: dict
-      sample: {cis: "5.1.20", soc2: [CC6.1], pci: ["2.2.2", "8.2.2"]}
+      sample: {cis: "5.1.20", soc2: [CC6.1], pci: ["2.2.2", "8.2.2"], anssi: [R33]}
     waiver:
       description: The waiver applied (with C(expired)), or null.
       type: dict
@@ -183,6 +188,7 @@ def main():
                 justification=dict(type="str", required=True),
                 owner=dict(type="str", required=True),
                 expires=dict(type="str", required=True),
+                compensating_control=dict(type="str"),
             )),
             controls=dict(type="list", elements="str", default=[]),
             container=dict(type="str", choices=["auto", "yes", "no"], default="auto"),

@@ -248,3 +248,110 @@ def test_core_dumps(root):
     assert one(host(root), "core_dumps_disabled")["status"] == "fail"
     write(root, "/etc/systemd/coredump.conf.d/60-hardening.conf", "[Coredump]\nStorage=none\n")
     assert one(host(root), "core_dumps_disabled")["status"] == "pass"
+
+
+# --- issue 17: the controls an independent ANSSI BP-028 scan found failing ------------------------
+def test_sudo_defaults_global_only_with_umask_value(root):
+    dpkg(root, "sudo")
+    write(root, "/etc/sudoers", "Defaults env_reset\n%sudo ALL=(ALL:ALL) ALL\n", 0o440)
+    for cid in ("sudo_ignore_dot", "sudo_noexec", "sudo_requiretty", "sudo_umask"):
+        row = one(host(root), cid)
+        assert row["status"] == "fail" and row["frameworks"]["anssi"] == ["R39"], cid
+    # Per-user or per-command Defaults do not count; a negation after the option wins.
+    write(root, "/etc/sudoers.d/60-hardening", "Defaults:ops requiretty\nDefaults ignore_dot\nDefaults !ignore_dot\n"
+          "Defaults umask=0022\n", 0o440)
+    assert one(host(root), "sudo_requiretty")["status"] == "fail"
+    assert one(host(root), "sudo_ignore_dot")["status"] == "fail"
+    row = one(host(root), "sudo_umask")
+    assert row["status"] == "fail" and row["evidence"]["expected"] == "Defaults umask=0077"
+    write(root, "/etc/sudoers.d/60-hardening", "Defaults use_pty, ignore_dot\nDefaults umask=0077\n"
+          "Defaults requiretty\nDefaults noexec\n", 0o440)
+    for cid in ("sudo_ignore_dot", "sudo_noexec", "sudo_requiretty", "sudo_umask"):
+        assert one(host(root), cid)["status"] == "pass", cid
+
+
+def test_sudo_not_installed_is_not_applicable(root):
+    assert one(host(root), "sudo_noexec")["status"] == "not_applicable"
+    assert one(host(root), "sudo_dedicated_group")["status"] == "not_applicable"
+
+
+def test_sudo_dedicated_group_and_sudoers_d(root):
+    dpkg(root, "sudo")
+    gid = os.getgid()
+    write(root, "/etc/group", "root:x:0:\nsovereign-admins:x:%d:ops\n" % gid)
+    write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n%s:x:%d:0::/x:/bin/sh\n" % ("me", os.getuid()))
+    path = write(root, "/usr/bin/sudo", "", 0o4755)
+    row = one(host(root), "sudo_dedicated_group")
+    assert row["status"] == "fail" and "mode 4755" in row["message"] and row["frameworks"]["anssi"] == ["R38"]
+    os.chmod(path, 0o4750)
+    row = one(host(root), "sudo_dedicated_group")
+    # the test runs unprivileged: owner is the test user, which the check reports
+    assert ("owner" in row["message"]) == (os.getuid() != 0)
+    os.makedirs(os.path.join(str(root), "etc/sudoers.d"), exist_ok=True)
+    os.chmod(os.path.join(str(root), "etc/sudoers.d"), 0o755)
+    row = one(host(root), "perm_sudoers_d")
+    assert row["status"] == "fail" and "0755" in " ".join(row["evidence"]["found"])
+
+
+def test_home_and_init_files(root):
+    home = os.path.join(str(root), "home/ops")
+    write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nops:x:1000:1000::/home/ops:/bin/bash\n"
+          "nobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n")
+    write(root, "/root/.bashrc", "", 0o644)  # root is not an interactive user of these checks
+    write(root, "/home/ops/.bashrc", "", 0o644)
+    write(root, "/home/ops/.profile", "", 0o750)
+    write(root, "/home/ops/notes/todo", "", 0o640)
+    os.chmod(home, 0o750)
+    os.chmod(os.path.join(home, "notes"), 0o750)
+    os.symlink("/etc/passwd", os.path.join(home, "link"))
+    row = one(host(root), "home_files_permissions")
+    assert row["status"] == "fail" and row["evidence"]["found"] == ["/home/ops/.bashrc 0644"]
+    row = one(host(root), "init_files_permissions")
+    assert row["status"] == "fail" and sorted(row["evidence"]["found"]) == ["/home/ops/.bashrc 0644",
+                                                                            "/home/ops/.profile 0750"]
+    os.chmod(os.path.join(home, ".bashrc"), 0o640)
+    os.chmod(os.path.join(home, ".profile"), 0o740)
+    assert one(host(root), "home_files_permissions")["status"] == "pass"
+    assert one(host(root), "init_files_permissions")["status"] == "pass"
+
+
+def test_umask_in_etc_profile_itself(root):
+    write(root, "/etc/profile.d/60-hardening-umask.sh", "umask 077\n")
+    row = one(host(root), "umask_etc_profile")
+    assert row["status"] == "fail" and row["frameworks"]["anssi"] == ["R36"]
+    write(root, "/etc/profile", "PATH=/bin\numask 027\n")
+    assert one(host(root), "umask_etc_profile")["status"] == "fail"  # weaker than the 077 default
+    write(root, "/etc/profile", "PATH=/bin\numask 077\n")
+    assert one(host(root), "umask_etc_profile")["status"] == "pass"
+    # the line the role writes carries a comment
+    write(root, "/etc/profile", "PATH=/bin\numask 077  # managed by sovereign.datacenter.hardening\n")
+    assert one(host(root), "umask_etc_profile")["status"] == "pass"
+
+
+def test_waiver_carries_its_compensating_control(root):
+    dpkg(root, "sudo")
+    write(root, "/etc/sudoers", "Defaults use_pty\n", 0o440)
+    row = one(host(root), "sudo_requiretty", waivers=[{
+        "control": "sudo_requiretty", "justification": "ansible pipelining", "owner": "sec",
+        "expires": "2027-12-31", "compensating_control": "use_pty and sudo log"}])
+    assert row["status"] == "waived"
+    assert row["waiver"]["compensating_control"] == "use_pty and sudo log"
+    assert "compensating control: use_pty and sudo log" in row["message"]
+
+
+def test_storage_encrypted(root):
+    assert one(host(root, container=True), "storage_encrypted")["status"] == "not_applicable"
+    write(root, "/proc/self/mounts", "/dev/sda2 / ext4 rw 0 0\n/dev/sda1 /boot ext4 rw 0 0\n"
+          "/dev/mapper/data /var/lib/postgresql ext4 rw 0 0\nproc /proc proc rw 0 0\n")
+    os.makedirs(os.path.join(str(root), "dev/mapper"))
+    write(root, "/dev/dm-0", "")
+    write(root, "/dev/dm-1", "")
+    os.symlink("../dm-1", os.path.join(str(root), "dev/mapper/data"))
+    write(root, "/sys/block/dm-1/dm/uuid", "LVM-abc\n")
+    write(root, "/sys/block/dm-1/slaves/dm-0", "")
+    write(root, "/sys/block/dm-0/dm/uuid", "CRYPT-LUKS2-123-data\n")
+    row = one(host(root), "storage_encrypted")
+    assert row["status"] == "fail" and row["evidence"]["found"] == {
+        "encrypted": ["/var/lib/postgresql"], "not_encrypted": ["/ (/dev/sda2)"]}
+    write(root, "/proc/self/mounts", "/dev/mapper/data / ext4 rw 0 0\n/dev/sda1 /boot ext4 rw 0 0\n")
+    assert one(host(root), "storage_encrypted")["status"] == "pass"
