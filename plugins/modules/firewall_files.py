@@ -73,6 +73,31 @@ options:
     type: list
     elements: list
     default: []
+  reload_in_place:
+    description:
+      - Load a change into the running firewall without restarting it. Used instead of O(reload) when every
+        changed file is one of O(reload_in_place.files), no file is purged, the live firewall shows no drift,
+        and every O(reload_in_place.running) command succeeds; otherwise O(reload) runs.
+      - For ufw, C(iptables-restore --noflush) of its user rule files replaces ufw's user chains in one
+        transaction per address family, where C(ufw reload) (ufw's stop and start) leaves the host unfiltered
+        for the moment between the two.
+    type: dict
+    suboptions:
+      files:
+        description: The files a change of which the commands load.
+        type: list
+        elements: path
+        required: true
+      running:
+        description: Commands (argv lists) that succeed only while the firewall runs with what the commands replace.
+        type: list
+        elements: list
+        default: []
+      commands:
+        description: Commands (argv lists) that load the changed files into the running firewall, in order.
+        type: list
+        elements: list
+        required: true
   state_commands:
     description:
       - Commands (argv lists) whose output describes the live firewall. Recorded after each apply; a different
@@ -123,6 +148,11 @@ EXAMPLES = r"""
       - argv: [iptables-restore, --test, "{root}/user.rules"]
       - argv: [ip6tables-restore, --test, "{root}/user6.rules"]
     reload: [[ufw, reload]]
+    # a change of the rule files only: replace ufw's user chains atomically, no unfiltered moment
+    reload_in_place:
+      files: [/etc/ufw/user.rules, /etc/ufw/user6.rules]
+      running: [[iptables, -n, -L, ufw-user-input], [ip6tables, -n, -L, ufw6-user-input]]
+      commands: [[iptables-restore, --noflush, /etc/ufw/user.rules], [ip6tables-restore, --noflush, /etc/ufw/user6.rules]]
     state_commands: [[iptables, -S, ufw-user-input], [ip6tables, -S, ufw6-user-input]]
     rollback_timeout: 120
   register: applied
@@ -144,6 +174,10 @@ removed_files:
   returned: state=present
   type: list
   elements: str
+reloaded_in_place:
+  description: The change was loaded with O(reload_in_place.commands), not O(reload).
+  returned: state=present
+  type: bool
 drift:
   description: The live firewall differed from what the last apply left.
   returned: state=present
@@ -257,12 +291,22 @@ class Files(FirewallHost):
                           ["Written by sovereign.datacenter.firewall_files: restores the firewall configuration",
                            "that was in place before the last unconfirmed change, then reloads the firewall."])
 
-    def write_and_reload(self, wanted, changed_files, removed):
+    def in_place(self, changed_files, removed, drift):
+        """The reload_in_place commands, when they can load this change; None otherwise."""
+        spec = self.params["reload_in_place"]
+        if not spec or not changed_files or removed or drift or not set(changed_files) <= set(spec["files"]):
+            return None
+        for argv in spec["running"]:
+            if self.run([to_native(a) for a in argv], check_rc=False)[0] != 0:
+                return None
+        return spec["commands"]
+
+    def write_and_reload(self, wanted, changed_files, removed, commands=None):
         for path in changed_files:
             _write(path, wanted[path][0], wanted[path][1])
         for path in removed:
             os.unlink(path)
-        for argv in self.params["reload"]:
+        for argv in commands or self.params["reload"]:
             argv = [to_native(a) for a in argv]
             rc, out, err = self.run(argv, check_rc=False)
             if rc != 0:
@@ -289,6 +333,11 @@ def main():
                 fail_regex=dict(type="str"),
             )),
             reload=dict(type="list", elements="list", default=[]),
+            reload_in_place=dict(type="dict", options=dict(
+                files=dict(type="list", elements="path", required=True),
+                running=dict(type="list", elements="list", default=[]),
+                commands=dict(type="list", elements="list", required=True),
+            )),
             state_commands=dict(type="list", elements="list", default=[]),
             name=dict(type="str", default="firewall"),
             state=dict(type="str", default="present", choices=["present", "confirmed"]),
@@ -326,7 +375,7 @@ def main():
     recorded = _read(files.state_file)
     drift = bool(params["state_commands"]) and recorded is not None and live != recorded
     unknown_live = bool(params["state_commands"]) and recorded is None  # never applied by this module
-    result.update(changed_files=changed_files, removed_files=removed, drift=drift)
+    result.update(changed_files=changed_files, removed_files=removed, drift=drift, reloaded_in_place=False)
 
     diffs = []
     for path in changed_files:
@@ -353,9 +402,11 @@ def main():
         # may rewrite the others (ufw rewrites user.rules and user6.rules in its own format)
         previous = dict((p, current[p]) for p in wanted)
         previous.update((p, _read(p)) for p in removed)
+        commands = None if unknown_live else files.in_place(changed_files, removed, drift)
+        result["reloaded_in_place"] = commands is not None
         files.apply(result, params["rollback_timeout"],
                     arm=lambda: files.arm(previous, params["rollback_timeout"]),
-                    apply=lambda: files.write_and_reload(wanted, changed_files, removed),
+                    apply=lambda: files.write_and_reload(wanted, changed_files, removed, commands),
                     record=files.record)
     except Exception as exc:  # pragma: no cover - surfaced to the operator
         module.fail_json(msg="applying the firewall configuration failed: %s" % to_native(exc), **result)

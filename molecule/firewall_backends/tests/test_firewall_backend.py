@@ -200,6 +200,74 @@ def test_drift_is_shown_by_check_and_repaired_by_converge(hosts):
     assert probe(hosts, APP, DB, 6379) == "filtered"
 
 
+# Runs on the app host during a real apply: four threads connect in a loop to a denied port that
+# has a listener (any success = the host was unfiltered for that moment) and one to an allowed port
+# (the control: the prober does reach what the policy lets through).
+WINDOW_PROBER = r"""
+import json, os, socket, sys, threading, time
+target, denied, allowed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+count = {"attempts": 0, "opened": 0, "control": 0}
+def loop(port, key):
+    while not os.path.exists("/tmp/window.stop"):
+        s = socket.socket()
+        s.settimeout(0.05)
+        try:
+            s.connect((target, port))
+            count[key] += 1
+        except OSError:
+            pass
+        finally:
+            s.close()
+        if key == "opened":
+            count["attempts"] += 1
+        else:
+            time.sleep(0.2)
+threads = [threading.Thread(target=loop, args=(denied, "opened")) for _ in range(4)]
+threads.append(threading.Thread(target=loop, args=(allowed, "control")))
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+with open("/tmp/window.json", "w") as out:
+    json.dump(count, out)
+"""
+
+
+def test_a_rule_change_never_leaves_the_host_unfiltered(hosts, tmp_path):
+    """A flow change applied for real (6379 added to app_to_postgresql) while the app host connects in
+    a loop to a denied port that listens (3306): no connection gets through during the apply, and the
+    new port answers after it. ufw loads a change of its rule files in place (iptables-restore
+    --noflush replaces its user chains in one transaction), not with `ufw reload` (stop + start),
+    which let the denied port answer. firewalld's `--reload` is measured and reported."""
+    db, app = hosts[DB], hosts[APP]
+    app.run("rm -f /tmp/window.stop /tmp/window.json")
+    app.check_output("cat > /tmp/window.py <<'EOF'\n%s\nEOF" % WINDOW_PROBER)
+    app.check_output("systemd-run --unit=sovereign-window-probe --collect python3 /tmp/window.py %s 3306 5432"
+                     % ADDR[DB])
+    extra = tmp_path / "open6379.json"
+    extra.write_text(json.dumps({"platform_flows_zz_change": [{"name": "app_to_postgresql", "ports": [5432, 6379]}]}))
+    t0 = time.monotonic()
+    try:
+        ansible([CONVERGE, "--limit", DB, "-e", "@%s" % extra], check=True)
+    finally:
+        app.run("touch /tmp/window.stop")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not app.file("/tmp/window.json").exists:
+            time.sleep(0.5)
+    seconds = time.monotonic() - t0
+    count = json.loads(app.check_output("cat /tmp/window.json"))
+    try:
+        assert count["control"] > 0, count  # the prober reaches an allowed port
+        assert probe(hosts, APP, DB, 6379) == "open"  # the change is in force
+        if BACKEND == "ufw":
+            assert count["opened"] == 0, count
+        warnings.warn("%s: a rule change applied during %d connection attempts to a denied port over %.1f s: "
+                      "%d got through" % (BACKEND, count["attempts"], seconds, count["opened"]))
+    finally:
+        ansible([CONVERGE, "--limit", DB], check=True)  # back to the policy
+    assert probe(hosts, APP, DB, 6379) == "filtered"
+
+
 def test_unconfirmed_change_rolls_back_by_itself(hosts, tmp_path):
     db = hosts[DB]
     before_cfg = config_digest(db)
