@@ -265,10 +265,17 @@ def test_scheduled_restore_test_exports_success_and_a_failed_one_fires_restore_t
     (a root-owned file in its place): the run fails, RestoreTestFailed fires, and the next good
     run ends it."""
     primary = pg_primary()
+    backup_host = sorted(group_members(inventory(), "backup_servers"))[0]
+    # A table with known rows, then a backup through the backup host's own scheduled unit.
+    _psql(primary, "drop table if exists lab_restore_probe; "
+                   "create table lab_restore_probe as select g as id, md5(g::text) as v from generate_series(1, 500) g")
+    Lab.exec(backup_host, "systemctl", "start", "sovereign-pgbackrest-daily-diff.service")
     for member in sorted(PG_MEMBERS):
         Lab.exec(member, "systemctl", "start", RESTORE_UNIT, check=False)
     report = json.loads(Lab.exec(primary, "cat", "/var/lib/sovereign-restore-test/last-run.json").stdout)
-    assert report["ok"] and report["tables"] > 0 and "recovered_seconds" in report, report
+    assert report["ok"] and "recovered_seconds" in report, report
+    assert report["tables"] >= 1 and report["rows"] >= 500, report
+    assert "postgres/public.lab_restore_probe" not in report["differences"], report  # same rows as the source
     for member in sorted(set(PG_MEMBERS) - {primary}):
         skipped = json.loads(Lab.exec(member, "cat", "/var/lib/sovereign-restore-test/last-run.json").stdout)
         assert skipped.get("skipped"), skipped
