@@ -302,3 +302,40 @@ def test_scheduled_restore_test_exports_success_and_a_failed_one_fires_restore_t
     assert "FileExistsError" in error, error
     Lab.exec(primary, "systemctl", "start", RESTORE_UNIT)
     assert wait_until(lambda: not _query(lab, query), 90, step=2.0), "RestoreTestFailed still firing after a good run"
+
+
+def test_blocked_wal_archiving_fires_failing_and_lagging_and_recovers(lab):
+    """The backup host's pgBackRest server stopped: the primary's archive_command fails on the next
+    WAL segment, WalArchivingFailing fires, and once the segment waits longer than the lab's 20 s
+    "RPO", WalArchivingLagging too (postgres_exporter's pg_archive query). The server back, the
+    backlog drains and WalArchivingLagging ends."""
+    primary = pg_primary()
+    backup_host = sorted(group_members(inventory(), "backup_servers"))[0]
+    lagging = 'ALERTS{alertname="WalArchivingLagging",alertstate="firing"}'
+    failing = 'ALERTS{alertname="WalArchivingFailing",alertstate="firing"}'
+    assert wait_until(lambda: _query(lab, 'pg_archive_ready_segments{instance=~"%s.*"}' % primary), 60, step=2.0), \
+        _query(lab, "pg_archive_ready_segments")
+    t0 = time.time()
+    Lab.exec(backup_host, "systemctl", "stop", "pgbackrest.service")
+    try:
+        _psql(primary, "create table if not exists lab_archive_probe (at timestamptz); "
+                       "insert into lab_archive_probe values (now())")
+        _psql(primary, "select pg_switch_wal()")
+        fired = wait_until(lambda: _query(lab, lagging) and _query(lab, failing), 120, step=2.0)
+        elapsed = time.time() - t0
+        backlog = _query(lab, "pg_archive_ready_segments > 0")
+    finally:
+        Lab.exec(backup_host, "systemctl", "start", "pgbackrest.service")
+    assert fired, (_query(lab, "pg_archive_oldest_ready_seconds"), _query(lab, "pg_stat_archiver_failed_count"))
+    assert {a["metric"]["instance"].split(":")[0] for a in _query(lab, lagging)} <= {primary, lab["address"][primary]}
+    assert backlog, "no segment waiting while archiving was blocked"
+    message = "pgBackRest server stopped on %s -> WalArchivingFailing and WalArchivingLagging firing: %.1f s" % (
+        backup_host, elapsed)
+    print(message)
+    append_measurement(TIMINGS, message)
+    # A new segment wakes the archiver, which retries the backlog at once.
+    _psql(primary, "insert into lab_archive_probe values (now())")
+    _psql(primary, "select pg_switch_wal()")
+    assert wait_until(lambda: not _query(lab, lagging), 120, step=2.0), _query(lab, "pg_archive_oldest_ready_seconds")
+    assert Lab.exec(primary, "sh", "-c", "ls /var/lib/postgresql/15/main/pg_wal/archive_status | grep -c ready || true"
+                    ).stdout.strip() == "0"
