@@ -968,9 +968,12 @@ def ev_aide_database(host, settings, params):
     database, checksums = _aide_config(host)
     st = host.stat(database)
     strong = bool(checksums) and bool(re.search(r"\bsha(256|512)\b", checksums))
-    found = {"database": ("%s %d bytes, %s" % (database, st.st_size, time.strftime(
-        "%Y-%m-%d %H:%M:%S", time.gmtime(st.st_mtime)))) if st is not None else "%s missing" % database,
-             "Checksums": checksums}
+    if st is not None:
+        written = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(st.st_mtime))
+        have = "%s %d bytes, %s" % (database, st.st_size, written)
+    else:
+        have = "%s missing" % database
+    found = {"database": have, "Checksums": checksums}
     expected = {"database": "%s present" % database, "Checksums": "sha256 or sha512"}
     bad = []
     if st is None or st.st_size == 0:
