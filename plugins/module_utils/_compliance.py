@@ -175,6 +175,7 @@ DEFAULT_SETTINGS = {
     "sudo_umask": "0077",
     "home_files_mode": "0750",
     "init_files_mode": "0740",
+    "shell_timeout": 900,
 }
 
 
@@ -948,6 +949,82 @@ def ev_auto_updates(host, settings, params):
         "automatic updates %s" % ("off: " + ", ".join(bad) if bad else "on"))
 
 
+AIDE_CONFIG = "/etc/aide/aide.conf"
+AIDE_TIMER = "dailyaidecheck.timer"
+
+
+def _aide_config(host):
+    """(database path, checksum attributes) of the AIDE configuration the daily check uses."""
+    text = host.read(AIDE_CONFIG) or ""
+    database = re.search(r"^\s*database_in\s*=\s*file:(\S+)", text, re.M)
+    checksums = re.findall(r"^\s*Checksums\s*=\s*(.+?)\s*$", text, re.M)
+    return (database.group(1) if database else "/var/lib/aide/aide.db"), (checksums[-1] if checksums else None)
+
+
+def ev_aide_database(host, settings, params):
+    """The AIDE database exists (the baseline the daily check compares with), built with SHA-256/512."""
+    if "aide" not in host.packages():
+        return FAIL, _ev("/var/lib/dpkg/status", None, "aide installed"), "aide is not installed"
+    database, checksums = _aide_config(host)
+    st = host.stat(database)
+    strong = bool(checksums) and bool(re.search(r"\bsha(256|512)\b", checksums))
+    if st is not None:
+        written = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(st.st_mtime))
+        have = "%s %d bytes, %s" % (database, st.st_size, written)
+    else:
+        have = "%s missing" % database
+    found = {"database": have, "Checksums": checksums}
+    expected = {"database": "%s present" % database, "Checksums": "sha256 or sha512"}
+    bad = []
+    if st is None or st.st_size == 0:
+        active, enabled = host.service_state("sovereign-aide-init.service")
+        bad.append("no database%s" % (" yet (initialisation running)" if active in ("active", "activating") else ""))
+    if not strong:
+        bad.append("Checksums = %s (no SHA-256/SHA-512)" % checksums)
+    return (FAIL if bad else PASS), _ev(AIDE_CONFIG if not strong else database, found, expected), (
+        "; ".join(bad) or "AIDE database initialised (%s)" % checksums)
+
+
+def ev_aide_scheduled(host, settings, params):
+    """The daily AIDE check (Debian's dailyaidecheck timer) is enabled and waiting."""
+    if "aide-common" not in host.packages():
+        return FAIL, _ev("/var/lib/dpkg/status", None, "aide-common installed"), "aide-common is not installed"
+    active, enabled = host.service_state(AIDE_TIMER)
+    ok = active == "active" and enabled == "enabled"
+    return (PASS if ok else FAIL), _ev("systemctl is-active/is-enabled %s" % AIDE_TIMER, "%s/%s" % (active, enabled),
+                                       "active/enabled"), "%s is %s, %s" % (AIDE_TIMER, active, enabled)
+
+
+def ev_sudo_nopasswd(host, settings, params):
+    """No sudoers rule lets a user escalate without authenticating (NOPASSWD, Defaults !authenticate)."""
+    if "sudo" not in host.packages():
+        return NA, _ev("/var/lib/dpkg/status", None, "sudo installed"), "sudo is not installed"
+    hits = ["%s: %s" % (path, line) for path, line in _sudoers_lines(host)
+            if re.search(r"\bNOPASSWD\s*:", line) or re.match(r"^Defaults.*!\s*authenticate\b", line)]
+    return (FAIL if hits else PASS), _ev(", ".join(sorted(set(h.split(":")[0] for h in hits)))
+                                         or "/etc/sudoers, /etc/sudoers.d/*", hits or None,
+                                         "no NOPASSWD tag, no Defaults !authenticate"), (
+        "%d rule(s) without authentication" % len(hits) if hits else "sudo always asks for authentication")
+
+
+def ev_shell_timeout(host, settings, params):
+    """Interactive shells end after the idle timeout: TMOUT set (at most the setting), read-only, exported."""
+    want = int(settings["shell_timeout"])
+    values, readonly, files = [], False, []
+    for path in ["/etc/profile", "/etc/bash.bashrc"] + host.glob("/etc/profile.d/*.sh"):
+        text = host.read(path) or ""
+        for match in re.finditer(r"^\s*(?:(?:readonly|export|typeset\s+-r|declare\s+-r)\s+)*TMOUT=(\d+)", text, re.M):
+            values.append(int(match.group(1)))
+            files.append(path)
+        if re.search(r"^\s*(readonly|typeset\s+-r|declare\s+-r)\s+(\S+\s+)*TMOUT\b", text, re.M):
+            readonly = True
+    ok = bool(values) and all(0 < v <= want for v in values) and readonly
+    found = ["%s: TMOUT=%d" % fv for fv in zip(files, values)] + (["readonly"] if readonly else [])
+    return (PASS if ok else FAIL), _ev(", ".join(sorted(set(files))) or "/etc/profile.d/*.sh", found or None,
+                                       "readonly TMOUT=%d (or less), exported" % want), (
+        "idle shells end after %d s" % max(values) if ok else "TMOUT unset, too long or not read-only")
+
+
 # --------------------------------------------------------------------------------------------
 # The catalogue
 # --------------------------------------------------------------------------------------------
@@ -982,7 +1059,12 @@ ANSSI = {
     "auto_security_updates": ["R61"],
     "mount_options": ["R28"],
     "file_integrity_tool": ["R76"],
-}  # storage_encrypted: BP-028 has no recommendation of its own for disk encryption
+    "aide_initialised": ["R76"],
+    "aide_check_scheduled": ["R76"],
+    "shell_timeout": ["R32"],
+}  # storage_encrypted: BP-028 has no recommendation of its own for disk encryption.
+# sudo_remove_nopasswd: the SSG content available here (0.1.65) tags it with BP-028 v1 ids only; no v2.0 id
+# is claimed for it.
 
 
 def _anssi_sysctl(key):
@@ -1156,6 +1238,10 @@ _STATIC = _SSH + [
        "7.2.9", ["CC6.1"], ["7.2.1"], ev_home_files, {"setting": "home_files_mode"}),
     _c("init_files_permissions", "User initialisation (dot) files 0740 or stricter", "files", "7.2.10", ["CC6.1"],
        ["7.2.1"], ev_home_files, {"setting": "init_files_mode", "init_files": True}),
+    _c("sudo_remove_nopasswd", "sudo asks for authentication (no NOPASSWD, no !authenticate)", "auth", "5.2.4",
+       ["CC6.1"], ["8.2.2", "8.3.1"], ev_sudo_nopasswd),
+    _c("shell_timeout", "Idle interactive shells time out (readonly TMOUT)", "auth", "5.4.3.2", ["CC6.1"], ["8.2.8"],
+       ev_shell_timeout),
     _c("umask_etc_profile", "Default umask set in /etc/profile itself", "auth", "5.4.3.3", ["CC6.1"], ["7.2.1"],
        ev_umask_etc_profile),
 ] + [
@@ -1172,6 +1258,10 @@ _STATIC = _SSH + [
        ev_allow_file, {"allow": "/etc/at.allow", "deny": "/etc/at.deny", "package": "at"}),
     _c("file_integrity_tool", "File integrity tool (AIDE) installed", "services", "6.3.1", ["CC7.1"],
        ["11.5.2"], ev_package_installed, {"setting": "file_integrity_packages"}),
+    _c("aide_initialised", "AIDE database initialised, SHA-256/SHA-512 checksums", "services", "6.3.1", ["CC7.1"],
+       ["11.5.2"], ev_aide_database),
+    _c("aide_check_scheduled", "AIDE check scheduled (dailyaidecheck timer enabled)", "services", "6.3.2",
+       ["CC7.1", "CC7.2"], ["11.5.2"], ev_aide_scheduled),
     _c("cron_service", "cron running and enabled", "services", "2.4.1.1", ["CC7.1"], ["10.2.1"], ev_service,
        {"unit": "cron", "packages": ["cron"]}),
     _c("apparmor_enforcing", "AppArmor enabled, profiles enforcing", "mac", "1.3.1.1-1.3.1.4", ["CC6.8"],

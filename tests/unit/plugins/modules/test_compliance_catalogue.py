@@ -81,7 +81,7 @@ def test_every_control_maps_to_all_three_frameworks():
 def test_platform_waivers_are_valid_and_documented():
     defaults = load("defaults/main.yml")
     waivers = c.parse_waivers(defaults["hardening_platform_waivers"])
-    assert sorted(waivers) == ["sudo_noexec", "sudo_requiretty"]
+    assert sorted(waivers) == ["sudo_noexec", "sudo_remove_nopasswd", "sudo_requiretty"]
     ids = set(c.control_ids())
     with open(os.path.join(ROLE, "README.md")) as handle:
         readme = handle.read()
@@ -94,7 +94,8 @@ def test_issue_17_controls_map_to_anssi():
     rows = dict((r["id"], r) for r in c.public_catalogue())
     expected = {"perm_sudoers_d": "R50", "sudo_ignore_dot": "R39", "sudo_noexec": "R39", "sudo_requiretty": "R39",
                 "sudo_umask": "R39", "sudo_dedicated_group": "R38", "home_files_permissions": "R50",
-                "init_files_permissions": "R50", "umask_etc_profile": "R36"}
+                "init_files_permissions": "R50", "umask_etc_profile": "R36", "aide_initialised": "R76",
+                "aide_check_scheduled": "R76"}
     for cid, ref in expected.items():
         assert ref in rows[cid]["frameworks"]["anssi"], cid
     assert all(re.match(r"^R\d+$", x) for r in rows.values() for x in r["frameworks"]["anssi"])

@@ -355,3 +355,58 @@ def test_storage_encrypted(root):
         "encrypted": ["/var/lib/postgresql"], "not_encrypted": ["/ (/dev/sda2)"]}
     write(root, "/proc/self/mounts", "/dev/mapper/data / ext4 rw 0 0\n/dev/sda1 /boot ext4 rw 0 0\n")
     assert one(host(root), "storage_encrypted")["status"] == "pass"
+
+
+# --- issue 17: AIDE baseline and schedule, sudo without authentication, shell timeout -----------------
+AIDE_CONF = "database_in=file:/var/lib/aide/aide.db\nChecksums = %s\n/etc Integrity\n"
+
+
+def test_aide_database_and_checksums(root):
+    assert one(host(root), "aide_initialised")["message"] == "aide is not installed"
+    dpkg(root, "aide", "aide-common")
+    write(root, "/etc/aide/aide.conf", AIDE_CONF % "H")
+    commands = {("systemctl", "is-active", "sovereign-aide-init.service"): (0, "activating\n")}
+    row = one(host(root, commands=commands), "aide_initialised")
+    assert row["status"] == "fail" and "initialisation running" in row["message"] and "SHA-512" in row["message"]
+    assert row["frameworks"]["anssi"] == ["R76"] and row["frameworks"]["cis"] == "6.3.1"
+    write(root, "/etc/aide/aide.conf", AIDE_CONF % "sha512")
+    write(root, "/var/lib/aide/aide.db", "baseline")
+    row = one(host(root), "aide_initialised")
+    assert row["status"] == "pass" and row["evidence"]["found"]["Checksums"] == "sha512", row
+
+
+def test_aide_check_scheduled(root):
+    dpkg(root, "aide", "aide-common")
+    off = {("systemctl", "is-active", "dailyaidecheck.timer"): (3, "inactive\n"),
+           ("systemctl", "is-enabled", "dailyaidecheck.timer"): (1, "disabled\n")}
+    row = one(host(root, commands=off), "aide_check_scheduled")
+    assert row["status"] == "fail" and row["evidence"]["found"] == "inactive/disabled"
+    on = {("systemctl", "is-active", "dailyaidecheck.timer"): (0, "active\n"),
+          ("systemctl", "is-enabled", "dailyaidecheck.timer"): (0, "enabled\n")}
+    # a container has a real systemd: the schedule is evaluated there too, never not_applicable
+    assert one(host(root, container=True, commands=on), "aide_check_scheduled")["status"] == "pass"
+
+
+def test_sudo_nopasswd_fails_and_the_platform_waiver_applies(root):
+    dpkg(root, "sudo")
+    write(root, "/etc/sudoers", "Defaults env_reset\n%sudo ALL=(ALL:ALL) ALL\n", 0o440)
+    assert one(host(root), "sudo_remove_nopasswd")["status"] == "pass"
+    write(root, "/etc/sudoers.d/50-sovereign-admins", "%sovereign-admins ALL=(ALL:ALL) NOPASSWD: ALL\n", 0o440)
+    row = one(host(root), "sudo_remove_nopasswd")
+    assert row["status"] == "fail" and row["frameworks"]["cis"] == "5.2.4"
+    assert row["evidence"]["found"] == ["/etc/sudoers.d/50-sovereign-admins: %sovereign-admins ALL=(ALL:ALL) NOPASSWD: ALL"]
+    waiver = {"control": "sudo_remove_nopasswd", "justification": "keys only", "owner": "platform-security",
+              "expires": "2027-12-31", "compensating_control": "SSH keys, sudo restricted to the admin group"}
+    row = one(host(root), "sudo_remove_nopasswd", waivers=[waiver])
+    assert row["status"] == "waived" and "compensating control: SSH keys" in row["message"]
+
+
+def test_shell_timeout_readonly_and_not_longer_than_the_setting(root):
+    assert one(host(root), "shell_timeout")["status"] == "fail"
+    write(root, "/etc/profile.d/60-hardening-tmout.sh", "TMOUT=900\nexport TMOUT\n")
+    assert one(host(root), "shell_timeout")["status"] == "fail"  # not read-only: a user could unset it
+    write(root, "/etc/profile.d/60-hardening-tmout.sh",
+          'if [ "${TMOUT:-}" != "900" ]; then\n  TMOUT=900\n  readonly TMOUT\n  export TMOUT\nfi\n')
+    row = one(host(root), "shell_timeout")
+    assert row["status"] == "pass" and row["frameworks"]["pci"] == ["8.2.8"], row
+    assert one(host(root), "shell_timeout", settings={"shell_timeout": 600})["status"] == "fail"
