@@ -118,8 +118,9 @@ DEFAULT_SETTINGS = {
         "cramfs", "freevxfs", "hfs", "hfsplus", "jffs2", "udf", "usb-storage",
         "firewire-core", "dccp", "sctp", "rds", "tipc",
     ],
-    "pwquality": {"minlen": 14, "minclass": 4, "maxrepeat": 3, "difok": 2, "dictcheck": 1},
-    "faillock": {"deny": 5, "unlock_time": 900, "fail_interval": 900},
+    "pwquality": {"minlen": 15, "minclass": 4, "maxrepeat": 3, "difok": 2, "dictcheck": 1,
+                  "dcredit": -1, "ucredit": -1, "lcredit": -1, "ocredit": -1},
+    "faillock": {"deny": 3, "unlock_time": 900, "fail_interval": 900},
     "login_defs": {"PASS_MAX_DAYS": 365, "PASS_MIN_DAYS": 1, "PASS_WARN_AGE": 7, "ENCRYPT_METHOD": "YESCRYPT",
                    "SHA_CRYPT_MIN_ROUNDS": 5000, "SHA_CRYPT_MAX_ROUNDS": 100000},
     "umask": "077",
@@ -171,7 +172,10 @@ DEFAULT_SETTINGS = {
     "file_integrity_packages": ["aide", "aide-common"],
     "sudo_logfile": "/var/log/sudo.log",
     "sudo_group": "sovereign-admins",
-    "sudo_binary_mode": "4750",
+    "sudo_binary_mode": "4110",
+    "password_history": 2,
+    "password_hash_rounds": 11,
+    "root_password_max_days": 365,
     "sudo_umask": "0077",
     "home_files_mode": "0750",
     "init_files_mode": "0740",
@@ -501,6 +505,8 @@ def ev_pwquality(host, settings, params):
         have = _int(values.get(key))
         if key == "maxrepeat":
             ok = have is not None and 0 < have <= want
+        elif key.endswith("credit"):  # negative: at least that many of the class; 0 or more: none required
+            ok = have is not None and have <= want
         else:
             ok = have is not None and have >= want
         if not ok:
@@ -790,6 +796,71 @@ def ev_umask_etc_profile(host, settings, params):
     return (PASS if ok else FAIL), _ev("/etc/profile", ["umask %s" % h for h in hits] or None,
                                        "umask %s (or stricter)" % want), (
         "/etc/profile sets umask %s" % hits[-1] if ok else "/etc/profile: umask unset or weaker than %s" % want)
+
+
+def ev_umask_bashrc(host, settings, params):
+    """/etc/bash.bashrc sets the umask (interactive non-login bash shells read it, not /etc/profile)."""
+    want = settings["umask"]
+    hits = re.findall(r"^\s*umask\s+([0-7]{3,4})\s*(?:#.*)?$", host.read("/etc/bash.bashrc") or "", re.M)
+    ok = bool(hits) and all(_umask_ok(h, want) for h in hits)
+    return (PASS if ok else FAIL), _ev("/etc/bash.bashrc", ["umask %s" % h for h in hits] or None,
+                                       "umask %s (or stricter)" % want), (
+        "/etc/bash.bashrc sets umask %s" % hits[-1] if ok else "/etc/bash.bashrc: umask unset or weaker than %s" % want)
+
+
+def ev_pam_unix_password(host, settings, params):
+    """pam_unix in common-password keeps a password history (remember=N) and hashes with a cost (rounds=N)."""
+    path = "/etc/pam.d/common-password"
+    lines = [ln for ln in (host.read(path) or "").splitlines()
+             if re.match(r"^\s*password\s+\S+\s+pam_unix\.so\b", ln)]
+    expected = "pam_unix.so remember>=%d rounds>=%d" % (settings["password_history"], settings["password_hash_rounds"])
+    if not lines:
+        return FAIL, _ev(path, None, expected), "pam_unix.so missing from %s" % path
+    bad = []
+    for key, setting in (("remember", "password_history"), ("rounds", "password_hash_rounds")):
+        found = re.search(r"\b%s=(\d+)" % key, lines[0])
+        if not found or int(found.group(1)) < settings[setting]:
+            bad.append("%s=%s" % (key, found.group(1) if found else "unset"))
+    return (FAIL if bad else PASS), _ev(path, lines[0].strip(), expected), (
+        "pam_unix: %s" % ", ".join(bad) if bad else "password history and hashing cost set")
+
+
+def ev_root_password_max_age(host, settings, params):
+    """root's password must be changed at least every N days (shadow field 5)."""
+    want = settings["root_password_max_days"]
+    row = next((ln.split(":") for ln in (host.read("/etc/shadow") or "").splitlines() if ln.startswith("root:")), None)
+    have = _int(row[4]) if row and len(row) > 4 else None
+    ok = have is not None and 0 < have <= want
+    return (PASS if ok else FAIL), _ev("/etc/shadow", "root max age %s" % (have if have is not None else "unset"),
+                                       "root max age <= %d days" % want), (
+        "root's password expires after %s days" % have if ok else "root's password never expires (or after more than %d days)" % want)
+
+
+def ev_sudoers_rules(host, settings, params):
+    """The sudoers rules (not Defaults, aliases or includes): with check=commands every rule names explicit
+    commands with their arguments (not ALL); with check=runas no rule lets a user run commands as root or ALL."""
+    if "sudo" not in host.packages():
+        return NA, _ev("/var/lib/dpkg/status", None, "sudo installed"), "sudo is not installed"
+    bad = []
+    for path, line in _sudoers_lines(host):
+        if re.match(r"^(Defaults|[A-Z][A-Za-z_]*_Alias|@include|#include|@includedir|#includedir)\b", line):
+            continue
+        match = re.match(r"^(\S+)\s+\S+\s*=\s*(?:\(([^)]*)\))?\s*(.*)$", line)
+        if not match:
+            continue
+        runas, commands = match.group(2), re.sub(r"^(?:[A-Z_]+:\s*)+", "", match.group(3)).strip()
+        if params["check"] == "commands":
+            offending = any(c.strip() == "ALL" or (c.strip() and " " not in c.strip() and not c.strip().endswith('""'))
+                            for c in commands.split(","))
+        else:
+            targets = [t.strip() for t in re.split(r"[,:]", runas or "root")]
+            offending = any(t in ("ALL", "root", "#0") for t in targets if t)
+        if offending:
+            bad.append("%s: %s" % (path, line))
+    expected = ("every rule names its commands with their arguments" if params["check"] == "commands"
+                else "no rule runs commands as root or ALL")
+    return (FAIL if bad else PASS), _ev("/etc/sudoers, /etc/sudoers.d/*", bad or "none", expected), (
+        "%d sudoers rule(s) against it: %s" % (len(bad), "; ".join(bad)) if bad else expected)
 
 
 def ev_banner(host, settings, params):
@@ -1280,6 +1351,17 @@ _STATIC = _SSH + [
        ["2.2.6"], ev_mounts),
     _c("storage_encrypted", "Encryption at rest: local filesystems on LUKS/dm-crypt", "filesystem", "1.1", ["CC6.1",
        "CC6.7"], ["3.5.1"], ev_storage_encrypted, {"container": "storage"}),
+    # ANSSI BP-028 "enhanced" rules the catalogue lacked (SSG 0.1.76 scan of a lab host)
+    _c("umask_etc_bashrc", "Default umask set in /etc/bash.bashrc", "auth", "5.4.3.3", ["CC6.1"], ["7.2.1"],
+       ev_umask_bashrc, anssi=["R36"]),
+    _c("pam_unix_history_rounds", "Password history (remember) and hashing cost (rounds) in pam_unix", "auth",
+       "5.3.3.3", ["CC6.1"], ["8.3.7"], ev_pam_unix_password, anssi=["R31", "R68"]),
+    _c("root_password_max_age", "root's password expires", "auth", "5.4.1.1", ["CC6.1"], ["8.3.9"],
+       ev_root_password_max_age, anssi=["R31"]),
+    _c("sudoers_explicit_commands", "sudoers rules name explicit commands with their arguments", "auth", "5.2",
+       ["CC6.1", "CC6.3"], ["7.2.2"], ev_sudoers_rules, {"check": "commands"}, anssi=["R42"]),
+    _c("sudoers_no_root_target", "No sudoers rule runs commands as root or ALL", "auth", "5.2", ["CC6.1", "CC6.3"],
+       ["7.2.2"], ev_sudoers_rules, {"check": "runas"}, anssi=["R40"]),
 ]
 
 

@@ -192,10 +192,16 @@ def test_pam(root):
     write(root, "/etc/security/pwquality.conf", "minlen = 8\n")
     row = one(host(root), "pam_pwquality")
     assert row["status"] == "fail" and "minlen" in row["evidence"]["found"]
-    write(root, "/etc/security/pwquality.conf", "minlen = 14\nminclass = 4\nmaxrepeat = 3\ndifok = 2\ndictcheck = 1\n")
+    write(root, "/etc/security/pwquality.conf", "minlen = 15\nminclass = 4\nmaxrepeat = 3\ndifok = 2\ndictcheck = 1\n"
+          "dcredit = 0\nucredit = -1\nlcredit = -1\nocredit = -1\n")
+    write(root, "/etc/pam.d/common-password", "password requisite pam_pwquality.so retry=3\n")
+    row = one(host(root), "pam_pwquality")  # dcredit 0 requires no digit
+    assert row["status"] == "fail" and "dcredit" in row["evidence"]["found"]
+    write(root, "/etc/security/pwquality.conf", "minlen = 15\nminclass = 4\nmaxrepeat = 3\ndifok = 2\ndictcheck = 1\n"
+          "dcredit = -1\nucredit = -1\nlcredit = -2\nocredit = -1\n")
     write(root, "/etc/pam.d/common-password", "password requisite pam_pwquality.so retry=3\n")
     assert one(host(root), "pam_pwquality")["status"] == "pass"
-    write(root, "/etc/security/faillock.conf", "deny = 5\nunlock_time = 900\n")
+    write(root, "/etc/security/faillock.conf", "deny = 3\nunlock_time = 900\n")
     write(root, "/etc/pam.d/common-auth", "auth requisite pam_faillock.so preauth\nauth [default=die] pam_faillock.so authfail\n")
     assert one(host(root), "pam_faillock")["status"] == "fail"  # account stack missing
     write(root, "/etc/pam.d/common-account", "account required pam_faillock.so\n")
