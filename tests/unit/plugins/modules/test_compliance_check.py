@@ -202,7 +202,7 @@ def test_pam(root):
     write(root, "/etc/pam.d/common-password", "password requisite pam_pwquality.so retry=3\n")
     assert one(host(root), "pam_pwquality")["status"] == "pass"
     write(root, "/etc/security/faillock.conf", "deny = 3\nunlock_time = 900\n")
-    write(root, "/etc/pam.d/common-auth", "auth requisite pam_faillock.so preauth\nauth [default=die] pam_faillock.so authfail\n")
+    write(root, "/etc/pam.d/common-auth", "auth required pam_faillock.so preauth\nauth [default=die] pam_faillock.so authfail\n")
     assert one(host(root), "pam_faillock")["status"] == "fail"  # account stack missing
     write(root, "/etc/pam.d/common-account", "account required pam_faillock.so\n")
     assert one(host(root), "pam_faillock")["status"] == "pass"
