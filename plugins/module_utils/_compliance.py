@@ -812,7 +812,7 @@ def ev_pam_unix_password(host, settings, params):
     """pam_unix in common-password keeps a password history (remember=N) and hashes with a cost (rounds=N)."""
     path = "/etc/pam.d/common-password"
     lines = [ln for ln in (host.read(path) or "").splitlines()
-             if re.match(r"^\s*password\s+\S+\s+pam_unix\.so\b", ln)]
+             if re.match(r"^\s*password\s+(?:\[[^\]]*\]|\S+)\s+pam_unix\.so\b", ln)]
     expected = "pam_unix.so remember>=%d rounds>=%d" % (settings["password_history"], settings["password_hash_rounds"])
     if not lines:
         return FAIL, _ev(path, None, expected), "pam_unix.so missing from %s" % path

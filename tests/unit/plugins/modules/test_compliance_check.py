@@ -416,3 +416,14 @@ def test_shell_timeout_readonly_and_not_longer_than_the_setting(root):
     row = one(host(root), "shell_timeout")
     assert row["status"] == "pass" and row["frameworks"]["pci"] == ["8.2.8"], row
     assert one(host(root), "shell_timeout", settings={"shell_timeout": 600})["status"] == "fail"
+
+
+def test_pam_unix_history_and_rounds(root):
+    """The pam_unix password line as Debian writes it (a bracketed control with spaces)."""
+    line = "password\t[success=1 default=ignore]\tpam_unix.so obscure use_authtok try_first_pass yescrypt"
+    write(root, "/etc/pam.d/common-password", line + "\n")
+    row = one(host(root), "pam_unix_history_rounds")
+    assert row["status"] == "fail" and "remember=unset" in row["message"], row
+    write(root, "/etc/pam.d/common-password", line + " remember=2 rounds=11\n")
+    assert one(host(root), "pam_unix_history_rounds")["status"] == "pass"
+
