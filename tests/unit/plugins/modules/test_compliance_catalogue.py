@@ -81,8 +81,8 @@ def test_every_control_maps_to_all_three_frameworks():
 def test_platform_waivers_are_valid_and_documented():
     defaults = load("defaults/main.yml")
     waivers = c.parse_waivers(defaults["hardening_platform_waivers"])
-    assert sorted(waivers) == ["sudo_noexec", "sudo_remove_nopasswd", "sudo_requiretty", "sudoers_explicit_commands",
-                              "sudoers_no_root_target"]
+    assert sorted(waivers) == ["sudo_noexec", "sudo_remove_nopasswd", "sudo_requiretty",
+                               "sudoers_explicit_commands", "sudoers_no_root_target"]
     ids = set(c.control_ids())
     with open(os.path.join(ROLE, "README.md")) as handle:
         readme = handle.read()

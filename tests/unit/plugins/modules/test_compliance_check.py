@@ -426,4 +426,3 @@ def test_pam_unix_history_and_rounds(root):
     assert row["status"] == "fail" and "remember=unset" in row["message"], row
     write(root, "/etc/pam.d/common-password", line + " remember=2 rounds=11\n")
     assert one(host(root), "pam_unix_history_rounds")["status"] == "pass"
-
