@@ -788,24 +788,14 @@ def ev_home_files(host, settings, params):
         else "%d checked, none too permissive" % len(candidates))
 
 
-def ev_umask_etc_profile(host, settings, params):
-    """/etc/profile itself sets the umask (what the SSG check reads; profile.d files are not enough there)."""
-    want = settings["umask"]
-    hits = re.findall(r"^\s*umask\s+([0-7]{3,4})\s*(?:#.*)?$", host.read("/etc/profile") or "", re.M)
+def ev_umask_file(host, settings, params):
+    """A shell start-up file itself sets the umask: /etc/profile (what the SSG check reads; profile.d
+    files are not enough there) or /etc/bash.bashrc (interactive non-login bash shells read it)."""
+    path, want = params["path"], settings["umask"]
+    hits = re.findall(r"^\s*umask\s+([0-7]{3,4})\s*(?:#.*)?$", host.read(path) or "", re.M)
     ok = bool(hits) and all(_umask_ok(h, want) for h in hits)
-    return (PASS if ok else FAIL), _ev("/etc/profile", ["umask %s" % h for h in hits] or None,
-                                       "umask %s (or stricter)" % want), (
-        "/etc/profile sets umask %s" % hits[-1] if ok else "/etc/profile: umask unset or weaker than %s" % want)
-
-
-def ev_umask_bashrc(host, settings, params):
-    """/etc/bash.bashrc sets the umask (interactive non-login bash shells read it, not /etc/profile)."""
-    want = settings["umask"]
-    hits = re.findall(r"^\s*umask\s+([0-7]{3,4})\s*(?:#.*)?$", host.read("/etc/bash.bashrc") or "", re.M)
-    ok = bool(hits) and all(_umask_ok(h, want) for h in hits)
-    return (PASS if ok else FAIL), _ev("/etc/bash.bashrc", ["umask %s" % h for h in hits] or None,
-                                       "umask %s (or stricter)" % want), (
-        "/etc/bash.bashrc sets umask %s" % hits[-1] if ok else "/etc/bash.bashrc: umask unset or weaker than %s" % want)
+    return (PASS if ok else FAIL), _ev(path, ["umask %s" % h for h in hits] or None, "umask %s (or stricter)" % want), (
+        "%s sets umask %s" % (path, hits[-1]) if ok else "%s: umask unset or weaker than %s" % (path, want))
 
 
 def ev_pam_unix_password(host, settings, params):
@@ -1314,7 +1304,7 @@ _STATIC = _SSH + [
     _c("shell_timeout", "Idle interactive shells time out (readonly TMOUT)", "auth", "5.4.3.2", ["CC6.1"], ["8.2.8"],
        ev_shell_timeout),
     _c("umask_etc_profile", "Default umask set in /etc/profile itself", "auth", "5.4.3.3", ["CC6.1"], ["7.2.1"],
-       ev_umask_etc_profile),
+       ev_umask_file, {"path": "/etc/profile"}),
 ] + [
     _c(cid, "%s owned by root, not more permissive than expected" % path, "files", cis, ["CC6.1"], ["7.2.1", "8.3.2"],
        ev_file_mode, {"paths": [path]})
@@ -1353,7 +1343,7 @@ _STATIC = _SSH + [
        "CC6.7"], ["3.5.1"], ev_storage_encrypted, {"container": "storage"}),
     # ANSSI BP-028 "enhanced" rules the catalogue lacked (SSG 0.1.76 scan of a lab host)
     _c("umask_etc_bashrc", "Default umask set in /etc/bash.bashrc", "auth", "5.4.3.3", ["CC6.1"], ["7.2.1"],
-       ev_umask_bashrc, anssi=["R36"]),
+       ev_umask_file, {"path": "/etc/bash.bashrc"}, anssi=["R36"]),
     _c("pam_unix_history_rounds", "Password history (remember) and hashing cost (rounds) in pam_unix", "auth",
        "5.3.3.3", ["CC6.1"], ["8.3.7"], ev_pam_unix_password, anssi=["R31", "R68"]),
     _c("root_password_max_age", "root's password expires", "auth", "5.4.1.1", ["CC6.1"], ["8.3.9"],

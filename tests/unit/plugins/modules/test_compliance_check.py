@@ -332,6 +332,10 @@ def test_umask_in_etc_profile_itself(root):
     # the line the role writes carries a comment
     write(root, "/etc/profile", "PATH=/bin\numask 077  # managed by sovereign.datacenter.hardening\n")
     assert one(host(root), "umask_etc_profile")["status"] == "pass"
+    # the same evaluator reads /etc/bash.bashrc for its own control
+    assert one(host(root), "umask_etc_bashrc")["status"] == "fail"
+    write(root, "/etc/bash.bashrc", "umask 077\n")
+    assert one(host(root), "umask_etc_bashrc")["status"] == "pass"
 
 
 def test_waiver_carries_its_compensating_control(root):
