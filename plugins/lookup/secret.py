@@ -175,7 +175,12 @@ def read_or_create(store, name, length=32, chars="ascii_letters,digits", create=
         missing.append(probe)
         probe = os.path.dirname(probe)
     for new_dir in reversed(missing):
-        os.mkdir(new_dir, 0o700)
+        # Forks of one run look up secrets at once: another one may create the directory first.
+        try:
+            os.mkdir(new_dir, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(new_dir):
+                raise
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
     try:
         os.fchmod(fd, 0o600)

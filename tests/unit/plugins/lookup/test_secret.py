@@ -43,3 +43,22 @@ def test_missing_secret_without_create(tmp_path):
 def test_short_secrets_are_refused(tmp_path):
     with pytest.raises(AnsibleLookupError, match="at least 16"):
         read_or_create(str(tmp_path), "weak", length=8)
+
+
+def test_a_directory_another_fork_creates_first_is_used(tmp_path, monkeypatch):
+    """Forks of one run create the store at once (seen on a fresh machine: pg2's first converge failed
+    with EEXIST): when another process makes a directory between the check and the mkdir, the lookup
+    uses it, and both get the one secret."""
+    store = str(tmp_path / "lab")
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path, mode=0o777):
+        real_mkdir(path, mode)  # the other fork wins the race
+        real_mkdir(path, mode)
+
+    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    first = read_or_create(store, "postgresql/replication")
+    monkeypatch.setattr(os, "mkdir", real_mkdir)
+    assert read_or_create(store, "postgresql/replication") == first
+    assert stat.S_IMODE(os.stat(os.path.join(store, "secrets", "postgresql")).st_mode) == 0o700
+
