@@ -826,6 +826,58 @@ def ev_root_password_max_age(host, settings, params):
         "root's password expires after %s days" % have if ok else "root's password never expires (or after more than %d days)" % want)
 
 
+# Kernel release names of 64-bit builds, as SSG's prefer_64bit_os reads them (Debian: -amd64, -arm64).
+_KERNEL_64BIT_SUFFIXES = ("x86_64", "-amd64", "aarch64", "-arm64")
+
+
+def ev_kernel_64bit(host, settings, params):
+    """A 64-bit kernel, told by its release name (/proc/sys/kernel/osrelease), the way SSG's
+    prefer_64bit_os decides it. A kernel built under another name fails even when it is 64-bit: the
+    machine's architecture is given in the message, and such a site waives the control."""
+    release = (host.read("/proc/sys/kernel/osrelease") or "").strip()
+    if not release:
+        return NA, _ev("/proc/sys/kernel/osrelease", None, "readable"), "no running kernel to read (offline root)"
+    ok = release.endswith(_KERNEL_64BIT_SUFFIXES)
+    return (PASS if ok else FAIL), _ev("/proc/sys/kernel/osrelease", release or None,
+                                       "a release ending in %s" % " or ".join(_KERNEL_64BIT_SUFFIXES)), (
+        "64-bit kernel %s" % release if ok else
+        "kernel %s: not a 64-bit distribution kernel by its name (machine %s)" % (release or "unknown", os.uname()[4]))
+
+
+def _apt_sources(host):
+    """(file, suites) of every enabled deb source: one-line lists and deb822 .sources files."""
+    found = []
+    for path in ["/etc/apt/sources.list"] + host.glob("/etc/apt/sources.list.d/*.list"):
+        for raw in (host.read(path) or "").splitlines():
+            # deb [options] URI SUITE COMPONENT...
+            words = re.sub(r"\[[^\]]*\]", " ", raw.split("#", 1)[0]).split()
+            if len(words) >= 3 and words[0] == "deb":
+                found.append((path, [words[2]]))
+    for path in host.glob("/etc/apt/sources.list.d/*.sources"):
+        for stanza in re.split(r"\n\s*\n", host.read(path) or ""):
+            fields = {}
+            for raw in stanza.splitlines():
+                if raw.startswith("#") or ":" not in raw or raw[:1].isspace():
+                    continue
+                key, value = raw.split(":", 1)
+                fields[key.strip().lower()] = value.strip()
+            if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes").lower() != "no":
+                found.append((path, fields.get("suites", "").split()))
+    return found
+
+
+def ev_apt_security_source(host, settings, params):
+    """The distribution's security suite (e.g. bookworm-security) is an enabled package source, in
+    either format: one-line lists or deb822 .sources (Lynis 3.0.8 reads only the first)."""
+    sources = _apt_sources(host)
+    hits = [(path, suite) for path, suites in sources for suite in suites
+            if suite.endswith("-security") or suite.endswith("/updates")]
+    return (PASS if hits else FAIL), _ev(hits[0][0] if hits else "/etc/apt", [s for _, s in hits] or None,
+                                         "an enabled <release>-security suite"), (
+        "security suite %s in %s" % (hits[0][1], hits[0][0]) if hits else
+        "no enabled security suite among %d package sources" % len(sources))
+
+
 def ev_sudoers_rules(host, settings, params):
     """The sudoers rules (not Defaults, aliases or includes): with check=commands every rule names explicit
     commands with their arguments (not ALL); with check=runas no rule lets a user run commands as root or ALL."""
@@ -1348,6 +1400,10 @@ _STATIC = _SSH + [
        "5.3.3.3", ["CC6.1"], ["8.3.7"], ev_pam_unix_password, anssi=["R31", "R68"]),
     _c("root_password_max_age", "root's password expires", "auth", "5.4.1.1", ["CC6.1"], ["8.3.9"],
        ev_root_password_max_age, anssi=["R31"]),
+    _c("kernel_64bit", "A 64-bit kernel (SSG prefer_64bit_os)", "kernel", "1.5", ["CC6.8"], ["2.2.1"],
+       ev_kernel_64bit),
+    _c("apt_security_source", "The security suite is an enabled package source", "updates", "1.2.1.2",
+       ["CC7.1", "CC8.1"], ["6.3.3"], ev_apt_security_source, anssi=["R61"]),
     _c("sudoers_explicit_commands", "sudoers rules name explicit commands with their arguments", "auth", "5.2",
        ["CC6.1", "CC6.3"], ["7.2.2"], ev_sudoers_rules, {"check": "commands"}, anssi=["R42"]),
     _c("sudoers_no_root_target", "No sudoers rule runs commands as root or ALL", "auth", "5.2", ["CC6.1", "CC6.3"],

@@ -44,9 +44,10 @@ def test_every_control_is_tagged_in_the_role():
             text += handle.read()
     tags = set(re.findall(r"[a-z0-9_]+", " ".join(re.findall(r"tags: \[([^\]]*)\]", text, re.S))))
     # Controls the role only checks (base role manages them) and sysctls (one template task).
-    # storage_encrypted: LUKS is set up when a host is provisioned; the role can only check it.
+    # storage_encrypted: LUKS is set up when a host is provisioned; the role can only check it, as kernel_64bit
+    # (the kernel a host is built with). apt_security_source: the base role writes the package sources.
     checked_only = {"time_sync_single_daemon", "time_sync_configured", "time_sync_service", "auto_security_updates",
-                    "storage_encrypted"}
+                    "storage_encrypted", "kernel_64bit", "apt_security_source"}
     for control in c.catalogue():
         cid = control["id"]
         if cid.startswith(c.SYSCTL_PREFIX) and cid != "sysctl_persisted" or cid in checked_only:

@@ -338,6 +338,34 @@ def test_umask_in_etc_profile_itself(root):
     assert one(host(root), "umask_etc_bashrc")["status"] == "pass"
 
 
+def test_kernel_64bit_by_release_name(root):
+    write(root, "/proc/sys/kernel/osrelease", "6.1.0-28-amd64\n")
+    assert one(host(root), "kernel_64bit")["status"] == "pass"
+    write(root, "/proc/sys/kernel/osrelease", "6.18.44-fc-v857\n")  # the CI VM's kernel: x86_64, another name
+    row = one(host(root), "kernel_64bit")
+    assert row["status"] == "fail" and row["evidence"]["found"] == "6.18.44-fc-v857"
+    os.remove(os.path.join(str(root), "proc/sys/kernel/osrelease"))  # an offline root has no running kernel
+    assert one(host(root), "kernel_64bit")["status"] == "not_applicable"
+
+
+def test_apt_security_source_in_either_format(root):
+    write(root, "/etc/apt/sources.list", "# Managed: see sovereign.sources\n")
+    write(root, "/etc/apt/sources.list.d/sovereign.sources",
+          "Types: deb\nURIs: http://mirror/debian\nSuites: bookworm bookworm-updates\nComponents: main\n")
+    row = one(host(root), "apt_security_source")
+    assert row["status"] == "fail" and row["frameworks"]["anssi"] == ["R61"]
+    write(root, "/etc/apt/sources.list.d/sovereign.sources",
+          "Types: deb\nURIs: http://mirror/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\n"
+          "Types: deb\nURIs: http://mirror/debian-security\nSuites: bookworm-security\nComponents: main\nEnabled: no\n")
+    assert one(host(root), "apt_security_source")["status"] == "fail"  # present but disabled
+    write(root, "/etc/apt/sources.list.d/sovereign.sources",
+          "Types: deb\nURIs: http://mirror/debian-security\nSuites: bookworm-security\nComponents: main\n")
+    assert one(host(root), "apt_security_source")["status"] == "pass"
+    os.remove(os.path.join(str(root), "etc/apt/sources.list.d/sovereign.sources"))
+    write(root, "/etc/apt/sources.list", "deb [signed-by=/k.gpg] http://security.debian.org/debian-security bookworm-security main\n")
+    assert one(host(root), "apt_security_source")["status"] == "pass"
+
+
 def test_waiver_carries_its_compensating_control(root):
     dpkg(root, "sudo")
     write(root, "/etc/sudoers", "Defaults use_pty\n", 0o440)
