@@ -872,7 +872,7 @@ def ev_apt_security_source(host, settings, params):
     sources = _apt_sources(host)
     hits = [(path, suite) for path, suites in sources for suite in suites
             if suite.endswith("-security") or suite.endswith("/updates")]
-    return (PASS if hits else FAIL), _ev(hits[0][0] if hits else "/etc/apt", [s for _, s in hits] or None,
+    return (PASS if hits else FAIL), _ev(hits[0][0] if hits else "/etc/apt", [hit[1] for hit in hits] or None,
                                          "an enabled <release>-security suite"), (
         "security suite %s in %s" % (hits[0][1], hits[0][0]) if hits else
         "no enabled security suite among %d package sources" % len(sources))

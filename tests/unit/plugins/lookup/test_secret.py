@@ -61,4 +61,3 @@ def test_a_directory_another_fork_creates_first_is_used(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "mkdir", real_mkdir)
     assert read_or_create(store, "postgresql/replication") == first
     assert stat.S_IMODE(os.stat(os.path.join(store, "secrets", "postgresql")).st_mode) == 0o700
-
