@@ -122,6 +122,13 @@ def test_blackbox_probes_succeed_and_export_certificate_expiry(lab):
     # The certificate alert reads the same series (recording rule of certificates.rules.yml).
     recorded = {r["metric"]["instance"] for r in _query(lab, 'sovereign:certificate_expiry:seconds{job="blackbox_tls"}')}
     assert recorded == lab["hosts"]
+    # The blackbox SSH probe connects to the bastion and closes before authenticating, every scrape: fail2ban
+    # must not count it as a failed login (it raised FailedLoginBurst on the bastion all day, and once got mon1
+    # banned there, while fail2ban counted such connections).
+    assert wait_until(lambda: _query(lab, 'sovereign_failed_login_bursts_total{instance="bastion1"}'), 60, step=2.0), \
+        "the bastion exports no failed-login counter"
+    assert not _query(lab, 'sovereign_failed_login_bursts_total{instance="bastion1"} > 0'), \
+        _query(lab, 'sovereign_failed_login_bursts_total > 0')
 
 
 def test_exporters_refuse_unauthenticated_scrapes(lab):
