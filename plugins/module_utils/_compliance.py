@@ -838,10 +838,10 @@ def ev_kernel_64bit(host, settings, params):
     if not release:
         return NA, _ev("/proc/sys/kernel/osrelease", None, "readable"), "no running kernel to read (offline root)"
     ok = release.endswith(_KERNEL_64BIT_SUFFIXES)
-    return (PASS if ok else FAIL), _ev("/proc/sys/kernel/osrelease", release or None,
+    return (PASS if ok else FAIL), _ev("/proc/sys/kernel/osrelease", release,
                                        "a release ending in %s" % " or ".join(_KERNEL_64BIT_SUFFIXES)), (
         "64-bit kernel %s" % release if ok else
-        "kernel %s: not a 64-bit distribution kernel by its name (machine %s)" % (release or "unknown", os.uname()[4]))
+        "kernel %s: not a 64-bit distribution kernel by its name (machine %s)" % (release, os.uname()[4]))
 
 
 def _apt_sources(host):
@@ -855,12 +855,8 @@ def _apt_sources(host):
                 found.append((path, [words[2]]))
     for path in host.glob("/etc/apt/sources.list.d/*.sources"):
         for stanza in re.split(r"\n\s*\n", host.read(path) or ""):
-            fields = {}
-            for raw in stanza.splitlines():
-                if raw.startswith("#") or ":" not in raw or raw[:1].isspace():
-                    continue
-                key, value = raw.split(":", 1)
-                fields[key.strip().lower()] = value.strip()
+            # deb822 field names are case-insensitive
+            fields = dict((key.lower(), value) for key, value in parse_key_values(stanza, sep=":").items())
             if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes").lower() != "no":
                 found.append((path, fields.get("suites", "").split()))
     return found
