@@ -2,9 +2,10 @@
 """Benchmark: compile the flow policy for 10,000 hosts and 500 flows.
 
 Side by side:
-  * compiler  - sovereign.datacenter.flow_policy_compile(output='nftables'): validate the whole policy,
-                resolve and cidr_merge sources once per flow, compile once per distinct set of flows,
-                render once per distinct ruleset.
+  * compiler  - the firewall role's path: sovereign.datacenter.flow_policy_build (validate the whole policy,
+                resolve and cidr_merge sources once per flow, compile once per distinct set of flows; the
+                options in one mapping, as roles/firewall/vars/main.yml gives them), then
+                sovereign.datacenter.nftables_render once per host, as the role's per-host task does.
   * baseline  - the naive way: a Jinja template rendered per host (as an `ansible.builtin.template`
                 task would), looping over every flow, testing whether the host is a target and
                 listing the flow's source addresses (group members, segment CIDRs, CIDRs) in an
@@ -38,8 +39,9 @@ import jinja2  # noqa: E402
 import netaddr  # noqa: E402
 
 from ansible_collections.sovereign.datacenter.plugins.filter.flow_policy import (  # noqa: E402
-    flow_policy_compile,
+    flow_policy_build,
     flow_policy_hosts,
+    nftables_render,
 )
 
 TIERS = ["dmz", "app", "data", "ai", "security", "management"]
@@ -143,8 +145,12 @@ def baseline(groups, hostvars, segments, flows):
 
 def compiler(groups, hostvars, segments, flows):
     hosts = flow_policy_hosts(groups, hostvars)
-    return flow_policy_compile(flows, hosts, segments, output="nftables", tiers=TIERS, sites=SITES,
-                               cdn_ranges=CDN, known_groups=list(groups))
+    options = {"segments": segments, "tiers": TIERS, "sites": SITES, "cdn_ranges": CDN, "known_groups": list(groups),
+               "public_tier": "dmz", "public_admin_tiers": ["management"]}
+    built = flow_policy_build(flows, hosts, options)
+    if built["problems"]:
+        raise SystemExit("generated policy invalid: %s" % built["problems"][:5])
+    return {host: nftables_render(ruleset) for host, ruleset in built["rulesets"].items()}
 
 
 def measure(name, func, *args):

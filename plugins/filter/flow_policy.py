@@ -4,7 +4,7 @@
 """Filters of the platform flow policy.
 
 Documentation lives next to this file, one ``<filter>.yml`` per filter
-(flow_policy_merge, flow_policy_hosts, flow_policy_validate,
+(flow_policy_merge, flow_policy_hosts, flow_policy_build, flow_policy_validate,
 flow_policy_compile, nftables_render, ufw_render, firewalld_render, flow_policy_audit_plan,
 flow_policy_audit_report),
 which is how ``ansible-doc -t filter``
@@ -71,6 +71,36 @@ def flow_policy_hosts(groups, hostvars, address_var="platform_address", address6
     return hosts_from_groups(groups, addresses, addresses6)
 
 
+def _public_rulesets(compiled):
+    """Per host the public form of its ruleset; hosts that share a compiled object share the result."""
+    shared = {}
+    result = {}
+    for host, ruleset in compiled.items():
+        if id(ruleset) not in shared:
+            shared[id(ruleset)] = public_ruleset(ruleset)
+        result[host] = shared[id(ruleset)]
+    return result
+
+
+def flow_policy_build(flows, hosts, options, only_hosts=None, egress=None):
+    """Validate and compile in one call, the options in one mapping (``segments`` and the policy options).
+
+    Returns ``{'problems': [...], 'rulesets': {host: ruleset}}``: the problems of an invalid policy (then no
+    ruleset), or the rulesets of the hosts (``only_hosts``, default every host). One ``Policy`` is built."""
+    if not isinstance(options, dict) or "segments" not in options:
+        raise AnsibleFilterError("flow_policy_build: options must be a mapping with 'segments' and any of %s"
+                                 % list(_POLICY_OPTIONS))
+    if egress is not None and not isinstance(egress, dict):
+        raise AnsibleFilterError("flow_policy_build: egress must map host -> list of outbound allowances")
+    options = dict(options)
+    segments = options.pop("segments")
+    try:
+        compiled = _policy(flows, hosts, segments, options).compile(only_hosts=only_hosts, egress=egress)
+    except FlowPolicyError as exc:
+        return {"problems": exc.errors, "rulesets": {}}
+    return {"problems": [], "rulesets": _public_rulesets(compiled)}
+
+
 def flow_policy_validate(flows, hosts, segments, **options):
     """Return the list of problems, each naming its flow (empty when the policy is valid)."""
     try:
@@ -92,13 +122,7 @@ def flow_policy_compile(flows, hosts, segments, output="rulesets", only_hosts=No
     except FlowPolicyError as exc:
         raise AnsibleFilterError(to_native(exc))
     if output == "rulesets":
-        shared = {}
-        result = {}
-        for host, ruleset in compiled.items():
-            if id(ruleset) not in shared:
-                shared[id(ruleset)] = public_ruleset(ruleset)
-            result[host] = shared[id(ruleset)]
-        return result
+        return _public_rulesets(compiled)
     rendered = {}
     result = {}
     for host, ruleset in compiled.items():
@@ -163,6 +187,7 @@ class FilterModule(object):
         return {
             "flow_policy_merge": flow_policy_merge,
             "flow_policy_hosts": flow_policy_hosts,
+            "flow_policy_build": flow_policy_build,
             "flow_policy_validate": flow_policy_validate,
             "flow_policy_compile": flow_policy_compile,
             "nftables_render": nftables_render,
