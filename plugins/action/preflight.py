@@ -27,6 +27,7 @@ from ansible_collections.sovereign.datacenter.plugins.module_utils._platform imp
 from ansible_collections.sovereign.datacenter.plugins.module_utils._preflight import (
     argument_errors,
     consistency_errors,
+    tls_profile_errors,
     postgresql_errors,
     role_of,
     ssh_key_errors,
@@ -35,7 +36,7 @@ from ansible_collections.sovereign.datacenter.plugins.module_utils._preflight im
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 # Settings that make one platform: a host with its own value would split the policy.
 PLATFORM_WIDE = ("platform_environment", "platform_tiers", "platform_sites", "platform_segments",
-                 "platform_ports", "platform_cdn_ranges", "platform_flows")
+                 "platform_ports", "platform_cdn_ranges", "platform_flows", "platform_tls_profile")
 # Values never evaluated here: the secret store lookup would create secrets as a side effect.
 NOT_EVALUATED = re.compile(r"sovereign\.datacenter\.secret")
 SECTIONS = ("inventory", "platform", "flows", "postgresql", "arguments", "ssh_keys")
@@ -121,6 +122,8 @@ class ActionModule(ActionBase):
             wide = dict((host, dict((name, get(host, name)) for name in PLATFORM_WIDE + tuple(
                 n for n in raw[host] if n.startswith("platform_flows_")) if name in raw[host])) for host in hosts)
             sections["platform"] = consistency_errors(wide, sorted(set(n for h in wide.values() for n in h)))
+            sections["platform"] += tls_profile_errors(dict((h, v["platform_tls_profile"]) for h, v in wide.items()
+                                                            if "platform_tls_profile" in v))
         if "flows" not in skip and hosts:
             sections["flows"] = self._flow_errors(hosts, groups, raw, get, model)
         if "postgresql" not in skip:

@@ -28,6 +28,7 @@ import re
 import struct
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.sovereign.datacenter.plugins.module_utils import _tls
 
 # Variables with a role's prefix that are not role options: play targets (``<role>_hosts``).
 NOT_ROLE_OPTIONS = re.compile(r"^[a-z0-9_]+_hosts$")
@@ -299,4 +300,22 @@ def consistency_errors(host_settings, names):
                           % ("s" if len(hosts) > 1 else "", ", ".join("%r" % h for h in hosts), name,
                              value if len(value) <= 80 else value[:77] + "...",
                              common if len(common) <= 80 else common[:77] + "..."))
+    return errors
+
+
+def tls_profile_errors(host_profiles):
+    """``platform_tls_profile`` must name a profile of the platform TLS policy (``_tls.PROFILES``).
+
+    ``host_profiles``: ``{host: value}`` of the hosts that set it; one message per wrong value.
+    """
+    errors = []
+    wrong = {}
+    for host in sorted(host_profiles):
+        if host_profiles[host] not in _tls.PROFILES:
+            wrong.setdefault(repr(host_profiles[host]), []).append(host)
+    for value, hosts in sorted(wrong.items()):
+        errors.append("host%s %s: platform_tls_profile=%s is not a TLS profile of the platform; one of: %s"
+                      % ("s" if len(hosts) > 1 else "", ", ".join("%r" % h for h in hosts[:5])
+                         + (" and %d more" % (len(hosts) - 5) if len(hosts) > 5 else ""), value,
+                         ", ".join(sorted(_tls.PROFILES))))
     return errors

@@ -264,6 +264,9 @@ WHOLE_PLATFORM_CASES = {
     "host without an address": (
         lambda d, s, e: _host(d, "data", "pg3").pop("platform_address"),
         ["[inventory]", "'pg3'", "platform_address is not set"], []),
+    "unknown TLS profile": (
+        lambda d, s, e: e.update({"platform_tls_profile": "legacy"}),
+        ["[platform]", "'app1', 'pg1', 'pg3'", "platform_tls_profile='legacy'", "one of: default, modern"], []),
     "broken host outside --limit": (
         lambda d, s, e: _host(d, "data", "pg3").update({"postgresql_role": "replica"}),
         ["[postgresql]", "'pg3'", "postgresql_role='replica'"], ["--limit", "app1"]),
