@@ -56,18 +56,14 @@ import datetime
 import json
 from xml.sax.saxutils import escape, quoteattr
 
-STATUSES = ("pass", "fail", "not_applicable", "waived")
+from ansible_collections.sovereign.datacenter.plugins.module_utils._compliance_host import (
+    STATUSES,
+    empty_counts as _counts,
+    score as _score,
+)
+
 FRAMEWORKS = (("cis", "CIS Debian 12 v1.1.0"), ("soc2", "SOC 2 (TSC 2017)"), ("pci", "PCI DSS 4.0"),
               ("anssi", "ANSSI BP-028 v2.0"))
-
-
-def _counts():
-    return dict((s, 0) for s in STATUSES)
-
-
-def _score(counts):
-    scored = counts["pass"] + counts["fail"]
-    return round(100.0 * counts["pass"] / scored, 1) if scored else 100.0
 
 
 def _refs(value):

@@ -18,21 +18,20 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.sovereign.datacenter.plugins.module_utils._firewall_audit import audit_report
+from ansible_collections.sovereign.datacenter.plugins.module_utils._firewall_audit import audit_plan, audit_report
 from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_policy import (
     DEFAULT_TABLE,
     FlowPolicyError,
     HAS_NETADDR,
     NETADDR_IMPORT_ERROR,
     Policy,
-    audit_plan,
     hosts_from_groups,
     merge_flows,
     public_ruleset,
-    render_firewalld,
-    render_nftables,
-    render_ufw,
 )
+from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_render_firewalld import render_firewalld
+from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_render_nftables import render_nftables
+from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_render_ufw import render_ufw
 
 _POLICY_OPTIONS = ("tiers", "sites", "ports_map", "cdn_ranges", "known_groups",
                    "public_tier", "public_admin_tiers")

@@ -12,9 +12,9 @@ from ansible_collections.sovereign.datacenter.plugins.filter import flow_policy 
 from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_policy import (
     FlowPolicyError,
     compile_policy,
-    render_nftables,
     validate_policy,
 )
+from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_render_nftables import render_nftables
 
 TIERS = ["dmz", "app", "data", "ai", "security", "management"]
 SITES = ["dc1", "dc2"]

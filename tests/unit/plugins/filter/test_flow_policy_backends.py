@@ -13,9 +13,9 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.sovereign.datacenter.plugins.filter import flow_policy as filters
 from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_policy import (
     FlowPolicyError,
-    firewalld_ipset_name,
     parse_egress_allow,
 )
+from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_render_firewalld import firewalld_ipset_name
 
 from test_flow_policy import FLOWS, HOSTS, OPTS, SEGMENTS  # pylint: disable=import-error
 

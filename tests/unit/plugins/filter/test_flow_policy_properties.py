@@ -16,8 +16,8 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_policy import (
     compile_policy,
     merge_flows,
-    render_nftables,
 )
+from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_render_nftables import render_nftables
 
 TIERS = ["dmz", "app", "data", "management"]
 SITES = ["dc1", "dc2"]
