@@ -9,9 +9,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sovereign.datacenter.plugins.module_utils._compliance_settings import (
+    DEFAULT_SETTINGS,
+)
 from ansible_collections.sovereign.datacenter.plugins.module_utils._compliance_host import (
     CONTAINER_REASONS,
-    DEFAULT_SETTINGS,
     sysctl_control_id,
 )
 from ansible_collections.sovereign.datacenter.plugins.module_utils._compliance_eval_system import (

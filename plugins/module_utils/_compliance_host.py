@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to sovereign.datacenter
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Compliance controls, part 1 (private helper): statuses, the expected settings
-(``DEFAULT_SETTINGS``), read-only host access (``Host``) and the parsers the evaluators share.
+"""Compliance controls, part 1 (private helper): the statuses and the score, read-only host access
+(``Host``) and the parsers the evaluators share. The expected settings (``DEFAULT_SETTINGS``) are in
+_compliance_settings, generated from the role defaults.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -46,138 +47,6 @@ CONTAINER_REASONS = {
     "storage": "container: block devices and their encryption (LUKS) belong to the host; check the host's volumes",
 }
 
-DEFAULT_SETTINGS = {
-    "ssh_ciphers": [
-        "chacha20-poly1305@openssh.com",
-        "aes256-gcm@openssh.com",
-        "aes128-gcm@openssh.com",
-        "aes256-ctr",
-        "aes192-ctr",
-        "aes128-ctr",
-    ],
-    "ssh_kex": [
-        "sntrup761x25519-sha512@openssh.com",
-        "curve25519-sha256",
-        "curve25519-sha256@libssh.org",
-        "diffie-hellman-group16-sha512",
-        "diffie-hellman-group18-sha512",
-        "diffie-hellman-group-exchange-sha256",
-    ],
-    "ssh_macs": [
-        "hmac-sha2-512-etm@openssh.com",
-        "hmac-sha2-256-etm@openssh.com",
-        "umac-128-etm@openssh.com",
-    ],
-    "ssh_client_alive_interval": 300,
-    "ssh_client_alive_count_max": 2,
-    "ssh_max_auth_tries": 3,
-    "ssh_login_grace_time": 60,
-    "ssh_max_sessions": 10,
-    "ssh_log_level": "VERBOSE",
-    "ssh_banner": "/etc/issue.net",
-    "banner_text": (
-        "WARNING: this is a private system. Access is restricted to authorised users and subject to the "
-        "security policy. All activity is logged, monitored and recorded; evidence of unauthorised use "
-        "may be given to law enforcement. Disconnect now if you do not consent to these terms."
-    ),
-    "sysctls": {
-        "kernel.randomize_va_space": 2,
-        "kernel.kptr_restrict": 2,
-        "kernel.dmesg_restrict": 1,
-        "kernel.yama.ptrace_scope": 1,
-        "kernel.sysrq": 0,
-        "fs.suid_dumpable": 0,
-        "fs.protected_hardlinks": 1,
-        "fs.protected_symlinks": 1,
-        "net.ipv4.ip_forward": 0,
-        "net.ipv4.conf.all.send_redirects": 0,
-        "net.ipv4.conf.default.send_redirects": 0,
-        "net.ipv4.conf.all.accept_redirects": 0,
-        "net.ipv4.conf.default.accept_redirects": 0,
-        "net.ipv4.conf.all.secure_redirects": 0,
-        "net.ipv4.conf.default.secure_redirects": 0,
-        "net.ipv4.conf.all.accept_source_route": 0,
-        "net.ipv4.conf.default.accept_source_route": 0,
-        "net.ipv4.conf.all.rp_filter": 1,
-        "net.ipv4.conf.default.rp_filter": 1,
-        "net.ipv4.conf.all.log_martians": 1,
-        "net.ipv4.conf.default.log_martians": 1,
-        "net.ipv4.icmp_echo_ignore_broadcasts": 1,
-        "net.ipv4.icmp_ignore_bogus_error_responses": 1,
-        "net.ipv4.tcp_syncookies": 1,
-        "net.ipv6.conf.all.forwarding": 0,
-        "net.ipv6.conf.all.accept_redirects": 0,
-        "net.ipv6.conf.default.accept_redirects": 0,
-        "net.ipv6.conf.all.accept_ra": 0,
-        "net.ipv6.conf.default.accept_ra": 0,
-    },
-    "blacklisted_modules": [
-        "cramfs", "freevxfs", "hfs", "hfsplus", "jffs2", "udf", "usb-storage",
-        "firewire-core", "dccp", "sctp", "rds", "tipc",
-    ],
-    "pwquality": {"minlen": 15, "minclass": 4, "maxrepeat": 3, "difok": 2, "dictcheck": 1,
-                  "dcredit": -1, "ucredit": -1, "lcredit": -1, "ocredit": -1},
-    "faillock": {"deny": 3, "unlock_time": 900, "fail_interval": 900},
-    "login_defs": {"PASS_MAX_DAYS": 365, "PASS_MIN_DAYS": 1, "PASS_WARN_AGE": 7, "ENCRYPT_METHOD": "YESCRYPT",
-                   "SHA_CRYPT_MIN_ROUNDS": 5000, "SHA_CRYPT_MAX_ROUNDS": 100000},
-    "umask": "077",
-    "legacy_packages": [
-        "telnet", "telnetd", "inetutils-telnet", "inetutils-telnetd", "rsh-client", "rsh-server",
-        "rsh-redone-client", "rsh-redone-server", "nis", "talk", "talkd", "xinetd", "tftpd-hpa",
-        "inetutils-inetd", "openbsd-inetd", "ftp", "inetutils-ftp", "ldap-utils", "avahi-daemon",
-    ],
-    "file_permissions": {
-        "/etc/passwd": {"mode": "0644", "owner": "root", "group": "root"},
-        "/etc/group": {"mode": "0644", "owner": "root", "group": "root"},
-        "/etc/shadow": {"mode": "0640", "owner": "root", "group": "shadow"},
-        "/etc/gshadow": {"mode": "0640", "owner": "root", "group": "shadow"},
-        "/etc/ssh/sshd_config": {"mode": "0600", "owner": "root", "group": "root"},
-        "/etc/crontab": {"mode": "0600", "owner": "root", "group": "root"},
-        "/etc/cron.d": {"mode": "0700", "owner": "root", "group": "root"},
-        "/etc/cron.hourly": {"mode": "0700", "owner": "root", "group": "root"},
-        "/etc/cron.daily": {"mode": "0700", "owner": "root", "group": "root"},
-        "/etc/cron.weekly": {"mode": "0700", "owner": "root", "group": "root"},
-        "/etc/cron.monthly": {"mode": "0700", "owner": "root", "group": "root"},
-        "/etc/sudoers.d": {"mode": "0750", "owner": "root", "group": "root"},
-    },
-    "cron_allow": ["root"],
-    "audit_rules_file": "/etc/audit/rules.d/50-hardening.rules",
-    "audit_rules": [
-        "-w /etc/passwd -p wa -k identity",
-        "-w /etc/group -p wa -k identity",
-        "-w /etc/shadow -p wa -k identity",
-        "-w /etc/gshadow -p wa -k identity",
-        "-w /etc/security/opasswd -p wa -k identity",
-        "-w /etc/sudoers -p wa -k scope",
-        "-w /etc/sudoers.d -p wa -k scope",
-        "-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime -k time-change",
-        "-a always,exit -F arch=b32 -S adjtimex,settimeofday,clock_settime -k time-change",
-        "-w /etc/localtime -p wa -k time-change",
-        "-a always,exit -F path=/usr/bin/sudo -F perm=x -F auid>=1000 -F auid!=unset -k privileged",
-        "-a always,exit -F path=/usr/bin/su -F perm=x -F auid>=1000 -F auid!=unset -k privileged",
-        "-a always,exit -F path=/usr/bin/passwd -F perm=x -F auid>=1000 -F auid!=unset -k privileged",
-        "-a always,exit -F path=/usr/bin/chsh -F perm=x -F auid>=1000 -F auid!=unset -k privileged",
-        "-w /sbin/insmod -p x -k modules",
-        "-w /sbin/rmmod -p x -k modules",
-        "-w /sbin/modprobe -p x -k modules",
-        "-a always,exit -F arch=b64 -S init_module,finit_module,delete_module -k modules",
-        "-w /var/log/sudo.log -p wa -k actions",
-    ],
-    "audit_keys": ["identity", "scope", "time-change", "privileged", "modules"],
-    "mounts": {"/dev/shm": ["nodev", "nosuid", "noexec"]},
-    "time_sync_service": "chrony",
-    "file_integrity_packages": ["aide", "aide-common"],
-    "sudo_logfile": "/var/log/sudo.log",
-    "sudo_group": "sovereign-admins",
-    "sudo_binary_mode": "4110",
-    "password_history": 2,
-    "password_hash_rounds": 11,
-    "root_password_max_days": 365,
-    "sudo_umask": "0077",
-    "home_files_mode": "0750",
-    "init_files_mode": "0740",
-    "shell_timeout": 900,
-}
 
 
 def sysctl_control_id(key):

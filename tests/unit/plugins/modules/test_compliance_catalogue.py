@@ -5,6 +5,8 @@ from __future__ import absolute_import, division, print_function
 import glob
 import os
 import re
+import subprocess
+import sys
 
 import yaml
 
@@ -16,6 +18,13 @@ ROLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", 
 def load(rel):
     with open(os.path.join(ROLE, rel)) as handle:
         return yaml.safe_load(handle)
+
+
+def test_generated_settings_are_current():
+    """DEFAULT_SETTINGS and __hardening_setting_keys are generated from the role defaults (their one source)."""
+    gen = os.path.join(ROLE, "..", "..", "scripts", "gen-hardening-settings")
+    run = subprocess.run([sys.executable, gen, "--check"], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_role_defaults_equal_catalogue_settings():
