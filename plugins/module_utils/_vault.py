@@ -199,6 +199,27 @@ def ensure_object(module, path, desired, state="present", redact=(), what=None, 
     return changed, current, _view(current, desired, redact), _view(after, desired, redact)
 
 
+def run_mount_module(table, type_option):
+    """The whole of vault_secrets_engine (``table`` mounts, option ``engine_type``) and vault_auth_method
+    (``table`` auth, option ``method_type``): one argument spec, one ensure_mount."""
+    module = VaultModule(
+        argument_spec=dict(
+            path=dict(type="str", required=True),
+            description=dict(type="str"),
+            default_lease_ttl=dict(type="str"),
+            max_lease_ttl=dict(type="str"),
+            options=dict(type="dict"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            **{type_option: dict(type="str")}
+        ),
+        required_if=[("state", "present", (type_option,))],
+        supports_check_mode=True,
+    )
+    ensure_mount(module, table, module.params["path"], module.params[type_option], module.params["state"],
+                 description=module.params["description"],
+                 config=module.durations("default_lease_ttl", "max_lease_ttl"), options=module.params["options"])
+
+
 def ensure_mount(module, table, path, mount_type, state, description=None, config=None, options=None):
     """Enable, tune or disable the mount ``path`` of ``table`` (``mounts`` for secrets engines,
     ``auth`` for auth methods); ends the module with the result."""

@@ -79,26 +79,11 @@ tuned:
   sample: [max_lease_ttl]
 """
 
-from ansible_collections.sovereign.datacenter.plugins.module_utils._vault import VaultModule, ensure_mount
+from ansible_collections.sovereign.datacenter.plugins.module_utils._vault import run_mount_module
 
 
 def main():
-    module = VaultModule(
-        argument_spec=dict(
-            path=dict(type="str", required=True),
-            engine_type=dict(type="str"),
-            description=dict(type="str"),
-            default_lease_ttl=dict(type="str"),
-            max_lease_ttl=dict(type="str"),
-            options=dict(type="dict"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-        ),
-        required_if=[("state", "present", ("engine_type",))],
-        supports_check_mode=True,
-    )
-    ensure_mount(module, "mounts", module.params["path"], module.params["engine_type"], module.params["state"],
-                 description=module.params["description"],
-                 config=module.durations("default_lease_ttl", "max_lease_ttl"), options=module.params["options"])
+    run_mount_module("mounts", "engine_type")
 
 
 if __name__ == "__main__":
