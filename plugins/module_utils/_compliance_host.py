@@ -48,7 +48,6 @@ CONTAINER_REASONS = {
 }
 
 
-
 def sysctl_control_id(key):
     """Control id of one sysctl key (the role uses the same rule for its tags)."""
     return SYSCTL_PREFIX + re.sub(r"[^a-z0-9]+", "_", key.lower())
