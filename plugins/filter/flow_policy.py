@@ -81,6 +81,14 @@ def _public_rulesets(compiled):
     return result
 
 
+def _compile(name, flows, hosts, segments, options, only_hosts, egress):
+    """Validate and compile (raises FlowPolicyError naming every problem): the one path of
+    flow_policy_build and flow_policy_compile."""
+    if egress is not None and not isinstance(egress, dict):
+        raise AnsibleFilterError("%s: egress must map host -> list of outbound allowances" % name)
+    return _policy(flows, hosts, segments, options).compile(only_hosts=only_hosts, egress=egress)
+
+
 def flow_policy_build(flows, hosts, options, only_hosts=None, egress=None):
     """Validate and compile in one call, the options in one mapping (``segments`` and the policy options).
 
@@ -89,12 +97,10 @@ def flow_policy_build(flows, hosts, options, only_hosts=None, egress=None):
     if not isinstance(options, dict) or "segments" not in options:
         raise AnsibleFilterError("flow_policy_build: options must be a mapping with 'segments' and any of %s"
                                  % list(_POLICY_OPTIONS))
-    if egress is not None and not isinstance(egress, dict):
-        raise AnsibleFilterError("flow_policy_build: egress must map host -> list of outbound allowances")
     options = dict(options)
     segments = options.pop("segments")
     try:
-        compiled = _policy(flows, hosts, segments, options).compile(only_hosts=only_hosts, egress=egress)
+        compiled = _compile("flow_policy_build", flows, hosts, segments, options, only_hosts, egress)
     except FlowPolicyError as exc:
         return {"problems": exc.errors, "rulesets": {}}
     return {"problems": [], "rulesets": _public_rulesets(compiled)}
@@ -114,10 +120,8 @@ def flow_policy_compile(flows, hosts, segments, output="rulesets", only_hosts=No
     """Validate and compile; per host the ruleset (``output=rulesets``) or nftables text (``output=nftables``)."""
     if output not in ("rulesets", "nftables"):
         raise AnsibleFilterError("flow_policy_compile: output must be 'rulesets' or 'nftables', got %r" % output)
-    if egress is not None and not isinstance(egress, dict):
-        raise AnsibleFilterError("flow_policy_compile: egress must map host -> list of outbound allowances")
     try:
-        compiled = _policy(flows, hosts, segments, options).compile(only_hosts=only_hosts, egress=egress)
+        compiled = _compile("flow_policy_compile", flows, hosts, segments, options, only_hosts, egress)
     except FlowPolicyError as exc:
         raise AnsibleFilterError(to_native(exc))
     if output == "rulesets":
@@ -134,9 +138,7 @@ def flow_policy_compile(flows, hosts, segments, output="rulesets", only_hosts=No
 
 def nftables_render(ruleset, table=DEFAULT_TABLE, icmp_echo=True, log_drops=False):
     """Render one host's compiled ruleset as an atomic nftables file."""
-    if not isinstance(ruleset, dict) or not isinstance(ruleset.get("flows"), list):
-        raise AnsibleFilterError("nftables_render expects one host's ruleset (a dict with 'flows'), "
-                                 "e.g. compiled[inventory_hostname]")
+    _one_ruleset("nftables_render", ruleset)
     return render_nftables(ruleset, table=table, icmp_echo=icmp_echo, log_drops=log_drops)
 
 

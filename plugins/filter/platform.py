@@ -56,8 +56,6 @@ def exporter_web_config(tls, users=None, managed_by=None):
     except ValueError as exc:
         raise AnsibleFilterError("exporter_web_config: %s" % to_native(exc))
     header = "# Managed by Ansible%s; local changes are overwritten.\n" % (" (%s)" % managed_by if managed_by else "")
-    if not config:
-        return header + "{}\n"
     # plain types for the dumper (Ansible hands over tagged strings)
     return header + yaml.safe_dump(json.loads(json.dumps(config)), default_flow_style=False, sort_keys=False)
 

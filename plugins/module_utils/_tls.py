@@ -33,7 +33,7 @@ PROFILES = {
     "default": {"min_version": "TLS12"},
     "modern": {"min_version": "TLS13"},
 }
-MIN_VERSIONS = ("TLS12", "TLS13")
+MIN_VERSIONS = tuple(sorted(set(p["min_version"] for p in PROFILES.values())))
 
 
 def min_version(profile):
