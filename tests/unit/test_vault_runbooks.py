@@ -106,7 +106,8 @@ def test_secret_zero_never_leaks(tmp_path):
         assert s.mounts["pki_int/"]["store"]["roles"]["internal"]["max_ttl"] == 720 * 3600
         db = s.mounts["database/"]["store"]
         assert db["config"]["pg-pg1"]["connection_details"]["connection_url"] == \
-            "postgresql://{{username}}:{{password}}@pg1.production.internal:5432/postgres?sslmode=verify-full"
+            "postgresql://{{username}}:{{password}}@pg1.production.internal:5432/postgres?sslmode=verify-full" \
+            "&sslrootcert=/etc/ssl/sovereign/ca.crt"
         assert db["roles"]["fastapi"]["creation_statements"][0].startswith('CREATE ROLE "{{name}}" WITH LOGIN')
         assert db["roles"]["fastapi"]["creation_statements"][0].endswith("IN ROLE fastapi_rw;")
         assert db["roles"]["odoo"]["default_ttl"] == 3600 and db["roles"]["odoo"]["max_ttl"] == 86400
