@@ -52,7 +52,12 @@ def podman_json(*args):
 
 class Lab:
     def __init__(self, inventory):
-        data = json.loads(run(["ansible-inventory", "-i", inventory, "--list"]).stdout)
+        # One inventory source, or several merged in order (an overlay such as lab/inventory-vault.yml
+        # adds hosts to inventories/lab: `--inventory inventories/lab --inventory lab/inventory-vault.yml`).
+        sources = [inventory] if isinstance(inventory, str) else list(inventory)
+        inventory = " + ".join(sources)
+        data = json.loads(run(["ansible-inventory"] + [arg for src in sources for arg in ("-i", src)]
+                              + ["--list"]).stdout)
         # The one platform model of the collection: placement, segments and the platform-wide
         # settings every host shares; a host in two tiers or with its own settings is refused.
         model, settings, errors = model_from_inventory_json(data, shared=LAB_SETTINGS)
@@ -301,7 +306,9 @@ def main():
     parser = argparse.ArgumentParser(prog="scripts/lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "down", "status", "check-overlap"])
-    parser.add_argument("--inventory", default=os.path.join(REPO, "inventories", "lab"))
+    parser.add_argument("--inventory", action="append", default=None,
+                        help="inventory source (default inventories/lab); repeat it to add an overlay, "
+                             "e.g. --inventory inventories/lab --inventory lab/inventory-vault.yml")
     parser.add_argument("--image", default=None, help="image reference (default: built by lab/build-image)")
     parser.add_argument("--variant", choices=["golden", "minimal"],
                         default=os.environ.get("SOVEREIGN_LAB_IMAGE_VARIANT", "golden"),
@@ -310,7 +317,7 @@ def main():
     if args.command == "down":
         Lab.down()
         return
-    lab = Lab(args.inventory)
+    lab = Lab(args.inventory or [os.path.join(REPO, "inventories", "lab")])
     if args.command == "check-overlap":
         lab.check_overlap()
         print("no overlap")
