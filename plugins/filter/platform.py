@@ -4,7 +4,7 @@
 """Filters of the platform model: the inventory's validation and the platform-wide TLS policy.
 
 Documentation lives next to this file, one ``<filter>.yml`` per filter (platform_inventory_errors,
-tls_min_version, exporter_web_config).
+tls_min_version, tls_openssl, exporter_web_config).
 """
 
 from __future__ import annotations
@@ -45,6 +45,14 @@ def tls_min_version(profile):
         raise AnsibleFilterError("tls_min_version: %s" % to_native(exc))
 
 
+def tls_openssl(min_version):
+    """The platform TLS policy for an OpenSSL-based server: protocols, TLS 1.2 ciphers, TLS 1.3 suites, groups."""
+    try:
+        return _tls.openssl_settings(min_version)
+    except ValueError as exc:
+        raise AnsibleFilterError("tls_openssl: %s" % to_native(exc))
+
+
 def exporter_web_config(tls, users=None, managed_by=None):
     """The web configuration file (YAML text) of Prometheus, Alertmanager or an exporter."""
     if tls and not isinstance(tls, dict):
@@ -67,5 +75,6 @@ class FilterModule(object):
         return {
             "platform_inventory_errors": platform_inventory_errors,
             "tls_min_version": tls_min_version,
+            "tls_openssl": tls_openssl,
             "exporter_web_config": exporter_web_config,
         }

@@ -28,6 +28,18 @@ TLS12_AEAD_SUITES = (
 )
 # Go's names of the curves X25519, P-256 and P-384.
 GO_CURVES = ("X25519", "CurveP256", "CurveP384")
+# The same TLS 1.2 suites under OpenSSL's names (Redis, RabbitMQ's Erlang ssl, HAProxy), in the same order,
+# the TLS 1.3 suites (all AEAD) in the platform's order, and the curves as OpenSSL groups.
+OPENSSL_TLS12_AEAD_SUITES = (
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+)
+TLS13_SUITES = ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256")
+OPENSSL_GROUPS = ("X25519", "P-256", "P-384")
 
 PROFILES = {
     "default": {"min_version": "TLS12"},
@@ -41,6 +53,20 @@ def min_version(profile):
     if profile not in PROFILES:
         raise ValueError("unknown TLS profile %r; known: %s" % (profile, sorted(PROFILES)))
     return PROFILES[profile]["min_version"]
+
+
+def openssl_settings(min_version_name):
+    """The policy for a server built on OpenSSL: ``protocols`` (``TLSv1.2``/``TLSv1.3`` names), ``ciphers``
+    (the TLS 1.2 list, empty for TLS 1.3 only), ``ciphersuites`` (TLS 1.3) and ``groups``."""
+    if min_version_name not in MIN_VERSIONS:
+        raise ValueError("min_version must be one of %s, got %r" % (list(MIN_VERSIONS), min_version_name))
+    tls12 = min_version_name == "TLS12"
+    return {
+        "protocols": ["TLSv1.2", "TLSv1.3"] if tls12 else ["TLSv1.3"],
+        "ciphers": list(OPENSSL_TLS12_AEAD_SUITES) if tls12 else [],
+        "ciphersuites": list(TLS13_SUITES),
+        "groups": list(OPENSSL_GROUPS),
+    }
 
 
 def exporter_web_config(tls=None, users=None):
