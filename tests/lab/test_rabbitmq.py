@@ -412,6 +412,21 @@ def test_cluster_of_three_with_quorum_policy(lab_up):
     assert "pause_minority" in env
 
 
+def test_the_validator_refuses_a_bad_configuration_and_passes_the_live_one(lab_up):
+    validator = "/usr/local/lib/sovereign-rabbitmq-validate-conf"
+    live = Lab.exec(SERVER, validator, "/etc/rabbitmq/rabbitmq.conf", check=False)
+    assert live.returncode == 0, live.stderr
+    bad = "/tmp/sovereign-bad-rabbitmq.conf"
+    Lab.exec(SERVER, "sh", "-c", "{ cat /etc/rabbitmq/rabbitmq.conf; echo 'listeners.ssl.default = 5671x'; "
+             "echo 'no_such.setting = 1'; } > %s" % bad)
+    try:
+        res = Lab.exec(SERVER, validator, bad, check=False)
+    finally:
+        Lab.exec(SERVER, "rm", "-f", bad)
+    assert res.returncode != 0
+    assert "unknown variable: no_such.setting" in res.stderr and "listeners.ssl.default" in res.stderr, res.stderr
+
+
 def test_no_confirmed_message_is_lost_when_a_node_is_killed(lab_up):
     result = kill_during_publish()
     assert result["confirmed"] == 10000 and result["lost"] == 0
