@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from conftest import REPO, Lab, recap, secrets_dir
+from conftest import REPO, Lab, lab, recap, secrets_dir
 from support import redis_writer
 from support.measurements import append_measurement
 from support.waiting import wait_for, wait_until
@@ -70,9 +70,8 @@ def test_plain_text_unknown_users_and_forbidden_commands_are_refused(lab_up):
     wrong = redis_writer.query(client, target, PORT, [["PING"]], user="app", password="not-the-password")
     assert "WRONGPASS" in wrong.get("connect_error", ""), wrong
     # the service user: its own keys only, no dangerous commands
-    app = redis_writer.query(client, target, PORT, [["SET", "app:probe", "1"], ["SET", "other:probe", "1"],
-                                                   ["CONFIG", "GET", "maxmemory"], ["FLUSHALL"]],
-                             user="app", password=app_pw)["results"]
+    commands = [["SET", "app:probe", "1"], ["SET", "other:probe", "1"], ["CONFIG", "GET", "maxmemory"], ["FLUSHALL"]]
+    app = redis_writer.query(client, target, PORT, commands, user="app", password=app_pw)["results"]
     assert "ok" in app[0] and all("NOPERM" in r.get("error", "") for r in app[1:]), app
     # the exporter's user reads metrics and nothing else
     exporter = redis_writer.query(client, target, PORT, [["INFO", "memory"], ["GET", "app:probe"]],
@@ -136,7 +135,9 @@ def test_sentinel_failover_under_acknowledged_writes_loses_nothing(lab_up):
     errors = sum(e["kind"] == "error" for e in evts)
     unacked = sum(e["kind"] == "unacked" for e in evts)
     # The old primary comes back and rejoins as a replica of the new one (its stale config rewritten by the Sentinels).
-    subprocess.run(["podman", "start", "sovlab-" + old], check=True, capture_output=True)
+    # `scripts/lab up` starts the stopped container again and re-applies its sysctls (a new network namespace).
+    res = lab("up")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert wait_for(lambda: role(old) == "slave" and "master_link_status:up" in admin(old, "INFO", "replication")["ok"],
                     timeout=120, tolerate=(AssertionError, KeyError, subprocess.CalledProcessError)), old
     append_measurement(RESULTS, "failover %s -> %s: first acknowledged write %.1f s after the kill; %d acknowledged, "

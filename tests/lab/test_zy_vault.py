@@ -167,6 +167,17 @@ class Api:
         return bytes(a ^ b for a, b in zip(raw, attempt["otp"].encode())).decode()
 
 
+def _healthy(info, count=None, voters=None):
+    """The raft info when the cluster is healthy with that many voters (or exactly those), else None."""
+    if not info.get("healthy"):
+        return None
+    if count is not None and len(info.get("voters", [])) != count:
+        return None
+    if voters is not None and sorted(info.get("voters", [])) != voters:
+        return None
+    return info
+
+
 def raft_info(token, node="vault1"):
     """sovereign.datacenter.vault_raft_info from the controller (the token through the environment)."""
     env = dict(os.environ, VAULT_ADDR=url(node), VAULT_TOKEN=token, VAULT_CACERT=os.path.join(secrets_dir(), "pki", "ca.crt"))
@@ -352,8 +363,7 @@ def vault_lab(lab_up):
         res, measure["vault_unseal (all unsealed)"] = playbook("runbooks/vault_unseal.yml", "-e", "@" + runbook_vars,
                                                                "-e", "@" + keys_only, log="vault_unseal-1.log")
         result["unseal_noop"] = ok(res, "vault_unseal.yml").returncode
-        result["raft"] = wait_until(lambda: (lambda r: r if r.get("healthy") and len(r.get("voters", [])) == 3 else None)(
-            raft_info(admin)), 120) or raft_info(admin)
+        result["raft"] = wait_until(lambda: _healthy(raft_info(admin), 3), 120) or raft_info(admin)
         res, measure["vault_configure"] = playbook("vault_configure.yml", "-e", "@" + runbook_vars, "-e", "@" + operator,
                                                    log="vault_configure.log")
         result["configure"] = ok(res, "vault_configure.yml").stdout
@@ -399,8 +409,7 @@ def vault_lab(lab_up):
                                                               "-e", "@" + keys_only, log="vault_unseal-2.log")
         ok(res, "vault_unseal.yml after the kill")
         result["rejoined"] = wait_until(
-            lambda: (lambda r: r if r.get("healthy") and sorted(r.get("voters", [])) == sorted(NODES) else None)(
-                raft_info(admin, node=result["new_leader"] or others[0])), 180)
+            lambda: _healthy(raft_info(admin, node=result["new_leader"] or others[0]), voters=sorted(NODES)), 180)
 
         # 8. rolling restart, polled
         poller = HealthPoller(api)

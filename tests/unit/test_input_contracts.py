@@ -56,6 +56,7 @@ WRONG = {
     "playbooks/runbooks/secret_rotation.yml": ({"secret_rotation_secrets": ["postgresql/app", "ldap/root"]},
                                                "secret_rotation_secrets"),
     "playbooks/runbooks/rolling_upgrade.yml": ({"rolling_upgrade_tiers": ["data", "mainframe"]}, "rolling_upgrade_tiers"),
+    "playbooks/runbooks/rabbitmq_rolling_restart.yml": ({"rabbitmq_restart_timeout": "soon"}, "rabbitmq_restart_timeout"),
 }
 
 
