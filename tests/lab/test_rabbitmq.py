@@ -169,7 +169,8 @@ elif mode == "login":
     # One connection attempt with the given credentials; the outcome by exception class.
     try:
         conn = pika.BlockingConnection(params(args["server"], args["user"], args["password"], args["vhost"]))
-        conn.channel().queue_declare(args["queue"], passive=False, durable=True, arguments={"x-queue-type": "quorum"})
+        arguments = dict({"x-queue-type": "quorum"}, **args.get("arguments", {}))
+        conn.channel().queue_declare(args["queue"], passive=False, durable=True, arguments=arguments)
         conn.close()
         out(result="accepted")
     except AMQPError as exc:
@@ -291,24 +292,46 @@ def kill_during_publish(count=10000, queue="lab.kill"):
     return result
 
 
+def quorum_guard_holds(queue="lab.critical"):
+    """The runbook's guard: a node hosting the only replica of a quorum queue is quorum-critical."""
+    install_client()
+    delete_queue(queue)
+    assert login(USER, secret("rabbitmq/users/app"), host="app1", queue=queue,
+                 arguments={"x-quorum-initial-group-size": 1})["result"] == "accepted"
+    try:
+        assert queue_info(SERVER, queue)["members"] == [node_of("app1")], queue_info(SERVER, queue)
+        res = Lab.exec("app1", "rabbitmq-diagnostics", "-q", "check_if_node_is_quorum_critical", check=False)
+    finally:
+        delete_queue(queue)
+    assert res.returncode != 0 and queue in res.stdout + res.stderr, (res.returncode, res.stdout, res.stderr)
+    after = Lab.exec("app1", "rabbitmq-diagnostics", "-q", "check_if_node_is_quorum_critical", check=False)
+    assert after.returncode == 0, after.stdout + after.stderr
+
+
 def rolling_restart_under_load(queue="lab.rolling"):
     install_client()
+    quorum_guard_holds()
     delete_queue(queue)
     stop = "/tmp/sovereign-rabbitmq-stop"
     Lab.exec(CLIENT, "rm", "-f", stop)
     # The loop's publisher starts on app2, its consumer on app3; both move on when their node restarts.
     proc = subprocess.Popen(client_cmd("loop", hosts=["app2", "app3", "app1"], queue=queue, stop=stop),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(5)
-    t0 = time.time()
-    env = dict(os.environ)
-    run = subprocess.run(["bash", "-c", "source scripts/env.sh >/dev/null && ansible-playbook -i inventories/lab "
-                          "playbooks/runbooks/rabbitmq_rolling_restart.yml"], capture_output=True, text=True,
-                         cwd=REPO, env=env, timeout=1200, check=False)
-    runbook_s = time.time() - t0
-    time.sleep(5)
-    Lab.exec(CLIENT, "touch", stop)
-    out, err = proc.communicate(timeout=180)
+    try:
+        time.sleep(5)
+        t0 = time.time()
+        run = subprocess.run(["bash", "-c", "source scripts/env.sh >/dev/null && ansible-playbook -i inventories/lab "
+                              "playbooks/runbooks/rabbitmq_rolling_restart.yml"], capture_output=True, text=True,
+                             cwd=REPO, timeout=1200, check=False)
+        runbook_s = time.time() - t0
+        time.sleep(5)
+    finally:
+        Lab.exec(CLIENT, "touch", stop, check=False)
+        try:
+            out, _err = proc.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     done = [json.loads(line) for line in out.splitlines() if line.startswith("{")][-1]
     result = dict(done, runbook_s=round(runbook_s, 1))
@@ -322,8 +345,8 @@ def rolling_restart_under_load(queue="lab.rolling"):
     return result
 
 
-def login(user, password, vhost=VHOST, host=SERVER):
-    return run_client("login", user=user, password=password, vhost=vhost, queue="lab.login", server=host)[-1]
+def login(user, password, vhost=VHOST, host=SERVER, queue="lab.login", **kw):
+    return run_client("login", user=user, password=password, vhost=vhost, queue=queue, server=host, **kw)[-1]
 
 
 def tcp_refused(source, address, port):
@@ -372,6 +395,7 @@ def access_checks():
     finally:
         ctl(SERVER, "delete_user", "lab_noperm", check=False)
     results["no_permissions"] = noperm
+    delete_queue("lab.login")
     results["guest_absent"] = "guest" not in ctl(SERVER, "list_users").stdout.split()
     # TLS profile: TLS 1.1 and a CBC suite refused, TLS 1.2 AEAD and TLS 1.3 accepted.
     results["tls13"] = tls_handshake(CLIENT, address, AMQPS, "-tls1_3")[0]
