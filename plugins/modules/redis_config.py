@@ -83,9 +83,9 @@ attributes:
     description: Returns the file before and after, with the values of O(secret_lines) masked.
 notes:
   - The comparison ignores comments, blank lines, the order of directives and the quoting of values.
-  - C(user) directives (ACL users, as in C(sentinel.conf)) are compared by name, on/off and password hashes only,
-    because Sentinel rewrites their rules in its own canonical form; a change of rules alone is applied with the
-    next change of the file.
+  - C(user) directives (ACL users, as in C(sentinel.conf)) are compared by name, on/off and password hashes, and
+    their rules through a fingerprint of the lines as given, which the module records in a comment (C(# users <digest>)):
+    Sentinel rewrites the rules in its own canonical form, so they cannot be compared as text.
 requirements:
   - none on the managed host beyond Python
 """
@@ -135,6 +135,7 @@ kept_keys:
 import fnmatch
 import hashlib
 import os
+import re
 import shlex
 import tempfile
 
@@ -147,6 +148,16 @@ PER_PRIMARY = frozenset((
     "config-epoch", "leader-epoch", "rename-command", "master-reboot-down-after-period",
 ))
 MASK = "********"
+USERS_FP = re.compile(r"^# users ([0-9a-f]{16})$", re.M)
+USERS_KEY = "user rules"
+
+
+def fingerprint(lines):
+    """Short digest of the C(user) lines as given (their rules, which Sentinel rewrites in another form)."""
+    lines = list(lines)
+    if not lines:
+        return None
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]
 
 
 def tokens(line):
@@ -285,8 +296,14 @@ def main():
         want.setdefault(key, []).append(comparable(parts))
     changed_keys = sorted(k for k, values in want.items()
                           if not (matches(k, runtime) and k in have) and have.get(k) != values)
+    # The rules of C(user) lines are compared through the fingerprint the module recorded when it wrote them.
+    users_fp = fingerprint(raw for _k, parts, raw, _s in desired if parts[0] == "user")
+    recorded = USERS_FP.search(before_text) if owned else None
+    if users_fp and (recorded is None or recorded.group(1) != users_fp) and USERS_KEY not in changed_keys:
+        changed_keys.append(USERS_KEY)
 
-    text, shown, kept = render(module.params["header"], desired, current, runtime)
+    header = module.params["header"] + ("\nusers %s" % users_fp if users_fp else "")
+    text, shown, kept = render(header, desired, current, runtime)
     content_changed = bool(changed_keys) or not os.path.exists(path)
     result = dict(changed=False, changed_keys=changed_keys, kept_keys=kept)
 

@@ -17,8 +17,10 @@ SENTINEL_SECRETS = ["sentinel auth-pass main secret", "user admin on #%s ~* &* +
                     "user sentinel-peer on #%s -@all +auth +ping +role +sentinel|myid" % PW_HASH]
 SENTINEL_RUNTIME = ["sentinel monitor *", "sentinel known-*", "sentinel config-epoch *", "sentinel leader-epoch *",
                     "sentinel current-epoch", "sentinel myid"]
+USERS_FP = hashlib.sha256("\n".join(["user default off"] + SENTINEL_SECRETS[1:]).encode()).hexdigest()[:16]
 HEADER = "# Managed by sovereign.datacenter; the server rewrites the directives it owns at run time.\n"
-REWRITTEN_SENTINEL = HEADER + """port 26379
+SENTINEL_HEADER = HEADER + "# users %s\n" % USERS_FP
+REWRITTEN_SENTINEL = SENTINEL_HEADER + """port 26379
 bind 127.0.0.1
 dir "/var/lib/redis"
 sentinel monitor main 10.0.0.2 6379 1
@@ -118,3 +120,14 @@ def test_a_package_example_file_is_replaced_not_adopted(tmp_path):
     assert result["changed"] and result["kept_keys"] == []
     text = path.read_text()
     assert "mymaster" not in text and "sentinel myid" not in text and "sentinel monitor main 127.0.0.1 6379 1" in text
+
+
+def test_a_change_of_user_rules_alone_is_a_change(tmp_path):
+    """Sentinel rewrites rules canonically (+@fast for +ping ...): the recorded fingerprint catches a rules change."""
+    path = tmp_path / "sentinel.conf"
+    path.write_text(REWRITTEN_SENTINEL)
+    secrets = SENTINEL_SECRETS[:2] + [SENTINEL_SECRETS[2] + " +sentinel|is-master-down-by-addr"]
+    result = run_module(redis_config, _sentinel(path, secret_lines=secrets))
+    assert result["changed"] and result["changed_keys"] == ["user rules"], result
+    assert "is-master-down-by-addr" in path.read_text() and "sentinel monitor main 10.0.0.2" in path.read_text()
+    assert run_module(redis_config, _sentinel(path, secret_lines=secrets))["changed"] is False
