@@ -367,7 +367,7 @@ def https_get(source, url, user=None, password=None):
             "except urllib.error.HTTPError as e:\n    print(e.code)\n" % CACERT)
     args = [url] + (["%s:%s" % (user, password)] if user else [])
     out = Lab.exec(source, "python3", "-c", code, *args).stdout
-    status, _, body = out.partition("\n")
+    status, _sep, body = out.partition("\n")
     return int(status), body
 
 
