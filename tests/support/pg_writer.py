@@ -8,9 +8,9 @@ Its rows carry the run id start() returns, so a test counts only its own.
 Only lab containers are reached: the host list is the lab's PostgreSQL addresses.
 """
 import hashlib
-import json
-import subprocess
 import uuid
+
+from support import lab_client
 
 WORK = "/run/sovereign-pg-writer"
 UNIT = "sovereign-pg-writer"
@@ -48,15 +48,8 @@ def fingerprint(value):
     return hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
-def _container(host):
-    return "sovlab-" + host
-
-
 def put(host, name, content, mode="0600"):
-    path = "%s/%s" % (WORK, name)
-    subprocess.run(["podman", "exec", "-i", _container(host), "sh", "-c",
-                    "umask 077; mkdir -p %s; cat > %s; chmod %s %s" % (WORK, path, mode, path)],
-                   input=content, text=True, capture_output=True, check=True)
+    lab_client.put(WORK, host, name, content, mode)
 
 
 def start(host, addresses, password):
@@ -66,22 +59,17 @@ def start(host, addresses, password):
     run = uuid.uuid4().hex[:12]
     put(host, "writer.py", SOURCE, "0700")
     put(host, "password", password)
-    subprocess.run(["podman", "exec", _container(host), "rm", "-f", WORK + "/events.jsonl"], check=True)
-    subprocess.run(["podman", "exec", _container(host), "systemd-run", "--unit=" + UNIT, "--collect",
-                    "/usr/bin/python3", WORK + "/writer.py", ",".join(addresses), WORK + "/password",
-                    WORK + "/events.jsonl", run], capture_output=True, check=True)
+    lab_client.start(WORK, UNIT, host, ["/usr/bin/python3", WORK + "/writer.py", ",".join(addresses),
+                                        WORK + "/password", WORK + "/events.jsonl", run])
     return run
 
 
 def stop(host):
-    subprocess.run(["podman", "exec", _container(host), "sh", "-c",
-                    "systemctl stop %s; rm -f %s/password" % (UNIT, WORK)], capture_output=True, check=False)
+    lab_client.stop(WORK, UNIT, host)
 
 
 def events(host):
-    res = subprocess.run(["podman", "exec", _container(host), "cat", WORK + "/events.jsonl"], capture_output=True,
-                         text=True, check=False)
-    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    return lab_client.events(WORK, host)
 
 
 def longest_write_gap(evts):

@@ -10,6 +10,8 @@ import json
 import subprocess
 import uuid
 
+from support import lab_client
+
 WORK = "/run/sovereign-redis-writer"
 UNIT = "sovereign-redis-writer"
 RESP = r'''
@@ -131,15 +133,8 @@ except Exception as exc:
 '''
 
 
-def _container(host):
-    return "sovlab-" + host
-
-
 def put(host, name, content, mode="0600"):
-    path = "%s/%s" % (WORK, name)
-    subprocess.run(["podman", "exec", "-i", _container(host), "sh", "-c",
-                    "umask 077; mkdir -p %s; cat > %s; chmod %s %s" % (WORK, path, mode, path)],
-                   input=content, text=True, capture_output=True, check=True)
+    lab_client.put(WORK, host, name, content, mode)
 
 
 def query(host, address, port, commands, user="", password=None, tls=True):
@@ -150,10 +145,10 @@ def query(host, address, port, commands, user="", password=None, tls=True):
     if password is not None:
         put(host, "query-password", password)
         pwfile = WORK + "/query-password"
-    res = subprocess.run(["podman", "exec", "-i", _container(host), "/usr/bin/python3", WORK + "/query.py", address,
-                          str(port), user, pwfile, "tls" if tls else "plain"],
+    res = subprocess.run(["podman", "exec", "-i", lab_client.container(host), "/usr/bin/python3", WORK + "/query.py",
+                          address, str(port), user, pwfile, "tls" if tls else "plain"],
                          input=json.dumps(commands), capture_output=True, text=True, check=True, timeout=60)
-    subprocess.run(["podman", "exec", _container(host), "rm", "-f", WORK + "/query-password"], check=False)
+    subprocess.run(["podman", "exec", lab_client.container(host), "rm", "-f", WORK + "/query-password"], check=False)
     return json.loads(res.stdout)
 
 
@@ -162,19 +157,14 @@ def start(host, sentinels, password, name="main"):
     run = uuid.uuid4().hex[:12]
     put(host, "writer.py", WRITER, "0700")
     put(host, "password", password)
-    subprocess.run(["podman", "exec", _container(host), "rm", "-f", WORK + "/events.jsonl"], check=True)
-    subprocess.run(["podman", "exec", _container(host), "systemd-run", "--unit=" + UNIT, "--collect",
-                    "/usr/bin/python3", WORK + "/writer.py", ",".join(sentinels), WORK + "/password",
-                    WORK + "/events.jsonl", run, name], capture_output=True, check=True)
+    lab_client.start(WORK, UNIT, host, ["/usr/bin/python3", WORK + "/writer.py", ",".join(sentinels),
+                                        WORK + "/password", WORK + "/events.jsonl", run, name])
     return run
 
 
 def stop(host):
-    subprocess.run(["podman", "exec", _container(host), "sh", "-c",
-                    "systemctl stop %s; rm -f %s/password" % (UNIT, WORK)], capture_output=True, check=False)
+    lab_client.stop(WORK, UNIT, host)
 
 
 def events(host):
-    res = subprocess.run(["podman", "exec", _container(host), "cat", WORK + "/events.jsonl"], capture_output=True,
-                         text=True, check=False)
-    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    return lab_client.events(WORK, host)
