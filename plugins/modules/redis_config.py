@@ -84,8 +84,8 @@ attributes:
 notes:
   - The comparison ignores comments, blank lines, the order of directives and the quoting of values.
   - C(user) directives (ACL users, as in C(sentinel.conf)) are compared by name, on/off and password hashes, and
-    their rules through a fingerprint of the lines as given, which the module records in a comment (C(# users <digest>)):
-    Sentinel rewrites the rules in its own canonical form, so they cannot be compared as text.
+    their rules through a fingerprint of the lines as given, which the module records in a comment (C(# users <digest>)),
+    because Sentinel rewrites the rules in its own canonical form, so they cannot be compared as text.
 requirements:
   - none on the managed host beyond Python
 """
