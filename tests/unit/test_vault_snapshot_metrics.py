@@ -51,22 +51,23 @@ def run_metrics(rendered, result):
     return prom, samples
 
 
-def test_a_failed_run_without_any_snapshot(rendered):
+def test_runs_without_a_snapshot_then_successful_then_failed(rendered):
+    """One sequence (the steps depend on each other, so they are one test: pytest-xdist may split a module's
+    tests across workers, each with its own module fixture)."""
+    # a failed run without any snapshot: no success time (the failed run alerts; an invented time would hide the age)
     prom, samples = run_metrics(rendered, "exit-code")
     assert samples['sovereign_vault_snapshot_last_run_success{site="dc1"}'] == 0
     assert 'sovereign_vault_snapshot_last_run_timestamp_seconds{site="dc1"}' in samples
-    # no snapshot at all: no success time (the failed run alerts; an invented time would hide the age)
     assert not any(k.startswith("sovereign_vault_snapshot_last_success") for k in samples)
     assert oct(prom.stat().st_mode & 0o777) == "0o644"
 
-
-def test_a_successful_run_exports_the_newest_snapshot_atomically(rendered):
+    # a successful run exports the newest snapshot, atomically
     older, newer = rendered["snaps"] / "vault-20260101T023000Z.snap.gpg", rendered["snaps"] / "vault-20260102T023000Z.snap.gpg"
     older.write_bytes(b"x" * 10)
     newer.write_bytes(b"y" * 1234)
     os.utime(older, (1767234600, 1767234600))
     os.utime(newer, (1767321000, 1767321000))
-    before = (rendered["textfile"] / "sovereign_vault_snapshot.prom").stat().st_ino
+    before = prom.stat().st_ino
     prom, samples = run_metrics(rendered, "success")
     assert samples['sovereign_vault_snapshot_last_run_success{site="dc1"}'] == 1
     assert samples['sovereign_vault_snapshot_last_success_timestamp_seconds{site="dc1"}'] == 1767321000
@@ -75,16 +76,14 @@ def test_a_successful_run_exports_the_newest_snapshot_atomically(rendered):
     assert prom.stat().st_ino != before
     assert sorted(p.name for p in rendered["textfile"].iterdir()) == ["sovereign_vault_snapshot.prom"]
 
-
-def test_a_failed_run_keeps_the_last_success_time(rendered):
-    unused_prom, samples = run_metrics(rendered, "exit-code")
+    # a failed run keeps the last success time
+    prom, samples = run_metrics(rendered, "exit-code")
     assert samples['sovereign_vault_snapshot_last_run_success{site="dc1"}'] == 0
     assert samples['sovereign_vault_snapshot_last_success_timestamp_seconds{site="dc1"}'] == 1767321000
 
-
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing (Debian package prometheus)")
-def test_promtool_accepts_the_exposition(rendered):
-    prom = rendered["textfile"] / "sovereign_vault_snapshot.prom"
+    # promtool accepts the exposition
+    if shutil.which("promtool") is None:
+        pytest.skip("promtool missing (Debian package prometheus)")
     res = subprocess.run(["promtool", "check", "metrics"], input=prom.read_text(), capture_output=True, text=True,
                          check=False)
     assert res.returncode == 0, res.stdout + res.stderr
