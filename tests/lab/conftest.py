@@ -1,6 +1,12 @@
 """The lab as a pytest session resource: brought up and converged once, shared by every lab
 scenario (building the data centre is the expensive part), removed at the end unless
-SOVEREIGN_LAB_KEEP=1."""
+SOVEREIGN_LAB_KEEP=1.
+
+The lab is one per machine user (its containers and networks have fixed names), so the session
+holds the lab lock (scripts/lab takes the same one) from `up` to `down`: a second test run or a
+`scripts/lab up|down|converge` waits for it, or fails after SOVEREIGN_LAB_LOCK_WAIT seconds and
+names the holder, instead of tearing down the lab under a running session."""
+import fcntl
 import functools
 import json
 import os
@@ -99,10 +105,46 @@ class Lab:
         return res
 
 
+def lab_lock_path():
+    """The lock file scripts/lab uses too (one lab per machine user)."""
+    return os.path.join(os.environ.get("TMPDIR", "/tmp"), "sovereign-lab-%d.lock" % os.getuid())
+
+
+def take_lab_lock(wait=None):
+    """Hold the lab lock for this process; wait up to SOVEREIGN_LAB_LOCK_WAIT seconds (default
+    1800) for another holder, then fail naming it. Children (scripts/lab) see
+    SOVEREIGN_LAB_LOCK_HELD=1 and do not take it again."""
+    wait = int(os.environ.get("SOVEREIGN_LAB_LOCK_WAIT", "1800")) if wait is None else wait
+    handle = open(lab_lock_path(), "a+", encoding="utf-8")  # pylint: disable=consider-using-with
+    deadline, told = time.time() + wait, False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            if time.time() >= deadline:
+                raise RuntimeError("the lab is in use by another session (%s; lock %s); not touching it"
+                                   % (holder, lab_lock_path()))
+            if not told:
+                sys.stderr.write("waiting for the lab lock, held by %s\n" % holder)
+                told = True
+            time.sleep(5)
+    handle.seek(0)
+    handle.truncate()
+    handle.write("pid %d: %s\n" % (os.getpid(), " ".join(sys.argv)))
+    handle.flush()
+    os.environ["SOVEREIGN_LAB_LOCK_HELD"] = "1"
+    return handle
+
+
 @pytest.fixture(scope="session")
 def lab_up():
     env_keep = os.environ.get("SOVEREIGN_LAB_KEEP") == "1"
+    lock = take_lab_lock()  # released when the session's process ends
     the_lab = Lab()
+    the_lab.lock = lock
     if os.environ.get("SOVEREIGN_LAB_REUSE") == "1":
         # A lab that is already up and converged (scripts/lab site): no up, no converge, no down.
         yield the_lab
