@@ -95,7 +95,8 @@ def test_overlapping_cidrs_are_refused(tmp_path):
         env_file = inv / "group_vars" / "all" / "environment.yml"
         env_file.write_text(env_file.read_text().replace('app: ["10.210.10.0/24"]', 'app: ["10.233.7.0/24"]'))
         hosts = inv / "hosts.yml"
-        hosts.write_text(hosts.read_text().replace("10.210.10.11", "10.233.7.11"))
+        # every host of the segment moves with it (else the model refuses the inventory first)
+        hosts.write_text(hosts.read_text().replace("10.210.10.", "10.233.7."))
         res = subprocess.run([os.path.join(REPO, "scripts", "lab"), "check-overlap", "--inventory", str(inv)],
                              capture_output=True, text=True, cwd=REPO, check=False)
         assert res.returncode != 0
