@@ -110,11 +110,11 @@ def lab_lock_path():
     return os.path.join(os.environ.get("TMPDIR", "/tmp"), "sovereign-lab-%d.lock" % os.getuid())
 
 
-def take_lab_lock(wait=None):
+def take_lab_lock():
     """Hold the lab lock for this process; wait up to SOVEREIGN_LAB_LOCK_WAIT seconds (default
     1800) for another holder, then fail naming it. Children (scripts/lab) see
     SOVEREIGN_LAB_LOCK_HELD=1 and do not take it again."""
-    wait = int(os.environ.get("SOVEREIGN_LAB_LOCK_WAIT", "1800")) if wait is None else wait
+    wait = int(os.environ.get("SOVEREIGN_LAB_LOCK_WAIT", "1800"))
     handle = open(lab_lock_path(), "a+", encoding="utf-8")  # pylint: disable=consider-using-with
     deadline, told = time.time() + wait, False
     while True:
@@ -142,21 +142,20 @@ def take_lab_lock(wait=None):
 @pytest.fixture(scope="session")
 def lab_up():
     env_keep = os.environ.get("SOVEREIGN_LAB_KEEP") == "1"
-    lock = take_lab_lock()  # released when the session's process ends
-    the_lab = Lab()
-    the_lab.lock = lock
-    if os.environ.get("SOVEREIGN_LAB_REUSE") == "1":
-        # A lab that is already up and converged (scripts/lab site): no up, no converge, no down.
+    with take_lab_lock():  # held from up to down (or for the whole reused-lab session)
+        the_lab = Lab()
+        if os.environ.get("SOVEREIGN_LAB_REUSE") == "1":
+            # A lab that is already up and converged (scripts/lab site): no up, no converge, no down.
+            yield the_lab
+            return
+        res = the_lab.run("up")
+        assert res.returncode == 0, res.stdout + res.stderr
+        res = the_lab.run("converge")
+        the_lab.first_converge = res
         yield the_lab
-        return
-    res = the_lab.run("up")
-    assert res.returncode == 0, res.stdout + res.stderr
-    res = the_lab.run("converge")
-    the_lab.first_converge = res
-    yield the_lab
-    results = os.path.join(REPO, "tests", "output", "lab-timings.txt")
-    with open(results, "w", encoding="utf-8") as handle:
-        for step, values in the_lab.timings.items():
-            handle.write("%s %s\n" % (step, values))
-    if not env_keep:
-        lab("down")
+        results = os.path.join(REPO, "tests", "output", "lab-timings.txt")
+        with open(results, "w", encoding="utf-8") as handle:
+            for step, values in the_lab.timings.items():
+                handle.write("%s %s\n" % (step, values))
+        if not env_keep:
+            lab("down")
