@@ -30,7 +30,11 @@ HAS_NETADDR = netaddr is not None
 
 
 FLOW_KEYS = frozenset(("name", "description", "from", "to", "proto", "ports", "state"))
-PROTOCOLS = ("tcp", "udp")
+PROTOCOLS = ("tcp", "udp", "vrrp")
+# Protocols without ports (a flow of one of these opens the protocol from its sources, and has no
+# ``ports``), with their IANA protocol numbers (nftables and iptables match the number: a host's
+# /etc/protocols may not know the name).
+PORTLESS_PROTOCOLS = {"vrrp": 112}
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 PORT_RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 
@@ -192,6 +196,10 @@ def _check_keys_proto_ports(label, entry, allowed_keys, ports_name, ports_map, e
     proto = entry.get("proto", "tcp")
     if proto not in PROTOCOLS:
         errors.append("%s: proto %r must be one of %s" % (label, proto, list(PROTOCOLS)))
+    if proto in PORTLESS_PROTOCOLS:
+        if _as_list(entry.get("ports")):
+            errors.append("%s: proto %s has no ports; remove ports %r" % (label, proto, entry.get("ports")))
+        return proto, []
     return proto, parse_ports(ports_name, entry.get("ports"), ports_map, errors)
 
 

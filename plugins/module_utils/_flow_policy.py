@@ -206,7 +206,10 @@ class Policy(object):
                     # an empty group lets nobody in; otherwise every member must be an admin host
                     from_admin = not nets or bool(tiers) and tiers <= self.admin_tiers
                 from_cdn = kind == "cidr" and self.has_cdn and all(n in self.cdn for n in nets)
-                if not (from_admin or from_cdn):
+                # hosts of the internet-facing tier itself (VRRP between the load balancers): a group
+                # or segment whose every member is in that tier, never a CIDR
+                from_peer = kind != "cidr" and bool(nets) and bool(tiers) and tiers <= {self.public_tier}
+                if not (from_admin or from_cdn or from_peer):
                     errors.append(
                         "flow %s: source %r may not enter the internet-facing %s tier; only "
                         "platform_cdn_ranges (and the %s tier for administration) may"

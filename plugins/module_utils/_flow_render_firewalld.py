@@ -72,6 +72,9 @@ def _firewalld_flow_rules(flows, files, outbound):
             lines += ["</ipset>", ""]
             files["ipsets/%s.xml" % ipset] = "\n".join(lines)
             rules.append("  <!-- %s -->" % _xml(label).replace("--", "- -"))
+            if not flow["ports"]:  # a protocol without ports (VRRP)
+                rules.append('  <rule family="%s"><%s ipset="%s"/><protocol value="%s"/><accept/></rule>'
+                             % (family, "destination" if outbound else "source", ipset, flow["proto"]))
             for low, high in flow["ports"]:
                 port = "%d" % low if low == high else "%d-%d" % (low, high)
                 rules.append('  <rule family="%s"><%s ipset="%s"/><port port="%s" protocol="%s"/><accept/></rule>'

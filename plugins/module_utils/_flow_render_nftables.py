@@ -15,6 +15,7 @@ from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_parse i
     DEFAULT_TABLE,
     ICMP_V4_TYPES,
     ICMP_V6_TYPES,
+    PORTLESS_PROTOCOLS,
 )
 
 
@@ -38,14 +39,17 @@ def _nft_chain(hook, flows, icmp_echo, log_drops):
         "\t\ticmpv6 type { %s } accept" % ", ".join(ICMP_V6_TYPES + (() if inbound else ("nd-router-solicit",)) + echo),
     ]
     for flow in flows:
-        ports = _ports_expr(flow["ports"])
+        if flow["proto"] in PORTLESS_PROTOCOLS:  # e.g. VRRP: the protocol number, no ports
+            match = "meta l4proto %d" % PORTLESS_PROTOCOLS[flow["proto"]]
+        else:
+            match = "%s dport %s" % (flow["proto"], _ports_expr(flow["ports"]))
         comment = _quote("%s %s%s" % (kind, flow["name"], (": " + flow["description"]) if flow["description"] else ""))
         emitted = False
         for version, family in ((4, "ip"), (6, "ip6")):
             if flow["v%d" % version]:
-                lines.append("\t\t%s %s @%s %s dport %s accept comment %s"
+                lines.append("\t\t%s %s @%s %s accept comment %s"
                              % (family, "saddr" if inbound else "daddr",
-                                _set_name(flow["name"], version, "f" if inbound else "e"), flow["proto"], ports, comment))
+                                _set_name(flow["name"], version, "f" if inbound else "e"), match, comment))
                 emitted = True
         if not emitted:
             lines.append("\t\t# %s %s: no %s addresses in this inventory"

@@ -10,6 +10,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_parse import PORTLESS_PROTOCOLS
 from ansible_collections.sovereign.datacenter.plugins.module_utils._flow_render_nftables import (
     _element,
 )
@@ -76,6 +77,15 @@ def render_ufw(ruleset, version=4, log_drops=False):
             comment = _hex(re.sub(r"[\n\r']", " ", label)[:120])
             for cidr in flow[key]:
                 addr = _element(cidr)
+                if flow["proto"] in PORTLESS_PROTOCOLS:
+                    # ufw's rule model knows no VRRP: the rule goes in as iptables alone, without a
+                    # ufw tuple (iptables-restore loads it; `ufw status` does not list it).
+                    number = PORTLESS_PROTOCOLS[flow["proto"]]
+                    out += ["", "# %s %s (proto %s, no ufw tuple: ufw has no such protocol)"
+                            % ("flow" if direction == "in" else "egress", flow["name"], flow["proto"])]
+                    out.append("-A %s-user-input -p %d -s %s -j ACCEPT" % (prefix, number, addr) if direction == "in"
+                               else "-A %s-user-output -p %d -d %s -j ACCEPT" % (prefix, number, addr))
+                    continue
                 for text, match in _ufw_port_groups(flow["ports"]):
                     if direction == "in":
                         out += ["", "### tuple ### allow %s %s %s any %s in comment=%s"

@@ -9,6 +9,9 @@
   ciphers (AES-GCM, ChaCha20-Poly1305), ECDSA and RSA variants; no CBC, no static RSA, no SHA-1 MAC.
 * ``modern``: TLS 1.3 only.
 
+Both: curves X25519, P-256, P-384 and no session tickets (a ticket key shared across restarts would
+undo forward secrecy; sessions resume from the server's cache).
+
 TLS 1.3 suites are all AEAD and not configurable in Go's crypto/tls, so only the 1.2 list is given to
 the Prometheus exporter toolkit (``cipher_suites`` takes Go's names, which are the IANA names).
 """
@@ -57,7 +60,8 @@ def min_version(profile):
 
 def openssl_settings(min_version_name):
     """The policy for a server built on OpenSSL: ``protocols`` (``TLSv1.2``/``TLSv1.3`` names), ``ciphers``
-    (the TLS 1.2 list, empty for TLS 1.3 only), ``ciphersuites`` (TLS 1.3) and ``groups``."""
+    (the TLS 1.2 list, empty for TLS 1.3 only), ``ciphersuites`` (TLS 1.3), ``groups`` and
+    ``session_tickets`` (false: servers that can turn tickets off do, HAProxy with ``no-tls-tickets``)."""
     if min_version_name not in MIN_VERSIONS:
         raise ValueError("min_version must be one of %s, got %r" % (list(MIN_VERSIONS), min_version_name))
     tls12 = min_version_name == "TLS12"
@@ -66,6 +70,7 @@ def openssl_settings(min_version_name):
         "ciphers": list(OPENSSL_TLS12_AEAD_SUITES) if tls12 else [],
         "ciphersuites": list(TLS13_SUITES),
         "groups": list(OPENSSL_GROUPS),
+        "session_tickets": False,
     }
 
 
