@@ -2,7 +2,9 @@
 
 Reads inventories/lab (hosts, their platform_address, platform_segments, lab_* settings) and
 makes: one podman network per site segment, an inter-site link network, an uplink network,
-one router per site (the sites' core routers: they route between segments and sites without
+a "CDN" network outside the platform (lab_cdn_cidr) with one host standing for the CDN's edge
+(an address inside the lab's platform_cdn_ranges) and for an internet client (an address outside
+them), routed through the first site's router, one router per site (the sites' core routers: they route between segments and sites without
 address translation, so firewall rules see real source addresses), and one container per
 inventory host with its fixed address. Everything it makes carries the label sovereign.lab=1,
 and `down` removes exactly those objects.
@@ -28,7 +30,9 @@ from ansible_collections.sovereign.datacenter.plugins.module_utils._platform imp
     model_from_inventory_json,
 )
 
-LAB_SETTINGS = ("lab_link_cidr", "lab_uplink_cidr", "lab_router_octet", "lab_host_sysctls", "platform_environment")
+LAB_SETTINGS = ("lab_link_cidr", "lab_uplink_cidr", "lab_router_octet", "lab_host_sysctls", "platform_environment",
+                "lab_cdn_cidr", "lab_cdn_address", "lab_internet_address", "platform_cdn_ranges")
+CDN_HOST = "cdn1"
 
 
 def log(msg):
@@ -77,6 +81,36 @@ class Lab:
         self.host_sysctls = settings.get("lab_host_sysctls") or {}
         self.env = settings.get("platform_environment", "lab")
         self.placement = {h: (model.site_of[h], model.tier_of[h]) for h in self.hosts}
+        self.cdn = self.cdn_settings(settings)
+
+    def cdn_settings(self, settings):
+        """The CDN network and its two addresses, or None when the inventory sets no lab_cdn_cidr.
+
+        The network lies outside every platform segment (it stands for the internet), the CDN address
+        inside platform_cdn_ranges, the internet client's outside them."""
+        if not settings.get("lab_cdn_cidr"):
+            return None
+        net = ipaddress.ip_network(settings["lab_cdn_cidr"])
+        cdn = ipaddress.ip_address(settings["lab_cdn_address"])
+        internet = ipaddress.ip_address(settings["lab_internet_address"])
+        ranges = [ipaddress.ip_network(str(r)) for r in settings.get("platform_cdn_ranges") or []]
+        problems = ["lab_cdn_cidr %s overlaps segment %s.%s %s" % (net, site, tier, seg)
+                    for (site, tier), segs in sorted(self.segments.items()) for seg in segs
+                    if seg.version == net.version and seg.overlaps(net)]
+        problems += ["lab_cdn_cidr %s overlaps lab_%s_cidr %s" % (net, name, other)
+                     for name, other in (("link", self.link), ("uplink", self.uplink)) if other.overlaps(net)]
+        if cdn not in net or internet not in net:
+            problems.append("lab_cdn_address %s and lab_internet_address %s must lie in lab_cdn_cidr %s"
+                            % (cdn, internet, net))
+        if not any(cdn in r for r in ranges if r.version == cdn.version):
+            problems.append("lab_cdn_address %s is not in platform_cdn_ranges %s" % (cdn, [str(r) for r in ranges]))
+        if any(internet in r for r in ranges if r.version == internet.version):
+            problems.append("lab_internet_address %s is in platform_cdn_ranges %s: it must stand for a client "
+                            "outside the CDN" % (internet, [str(r) for r in ranges]))
+        if problems:
+            raise SystemExit("inventory: the lab's CDN network is not sound:\n- " + "\n- ".join(problems))
+        return {"net": net, "cdn": str(cdn), "internet": str(internet), "router": str(net.network_address + self.router_octet),
+                "site": self.used_sites()[0]}
 
     # --- naming ---------------------------------------------------------------------------
     @staticmethod
@@ -106,6 +140,8 @@ class Lab:
         nets = {self.net_name(*k): v for k, v in self.segments.items() if k[0] in self.used_sites()}
         nets["%s-link" % PREFIX] = [self.link]
         nets["%s-uplink" % PREFIX] = [self.uplink]
+        if self.cdn:
+            nets["%s-cdn" % PREFIX] = [self.cdn["net"]]
         return nets
 
     # --- safety: never overlap the machine's own networks -------------------------------------
@@ -209,6 +245,7 @@ class Lab:
             if name in existing:
                 if existing[name]["State"] != "running":
                     run(["podman", "start", name])
+                self.connect_cdn(name, site)
                 continue
             cmd = ["podman", "run", "-d", "--name", name, "--hostname", "rtr-" + site, "--label", LABEL,
                    "--cap-add", "NET_ADMIN,NET_RAW", "--sysctl", "net.ipv4.ip_forward=1",
@@ -217,9 +254,12 @@ class Lab:
             for (s, tier) in sorted(self.segments):
                 if s == site:
                     cmd += ["--network", "%s:ip=%s" % (self.net_name(s, tier), self.router_ip((s, tier)))]
+            if self.cdn and site == self.cdn["site"]:
+                cmd += ["--network", "%s-cdn:ip=%s" % (PREFIX, self.cdn["router"])]
             cmd += ["--entrypoint", "/bin/sh", router_image or image, "-c", self.router_script(site)]
             run(cmd)
             log("router %s" % name)
+        self.cdn_up(existing, router_image or image)
         for host in sorted(self.hosts):
             name = self.container(host)
             key = self.placement[host]
@@ -238,6 +278,38 @@ class Lab:
         for host in sorted(self.hosts):
             self.apply_sysctls(host)
         self.wait()
+
+    def connect_cdn(self, router, site):
+        """A router made before the CDN network existed joins it (a lab that is up gains the CDN)."""
+        if not self.cdn or site != self.cdn["site"]:
+            return
+        nets = podman_json("inspect", router)[0]["NetworkSettings"]["Networks"]
+        if "%s-cdn" % PREFIX not in nets:
+            run(["podman", "network", "connect", "--ip", self.cdn["router"], "%s-cdn" % PREFIX, router])
+            log("router %s joined %s-cdn" % (router, PREFIX))
+
+    def cdn_up(self, existing, image):
+        """The CDN host: no systemd, no inventory host (it is the internet side). Its default route is the
+        site router; its second address stands for an internet client outside the CDN ranges."""
+        if not self.cdn:
+            return
+        name = self.container(CDN_HOST)
+        if name in existing:
+            if existing[name]["State"] != "running":
+                run(["podman", "start", name])
+            return
+        script = "\n".join([
+            "set -e",
+            "ip addr add %s/%d dev eth0 2>/dev/null || true" % (self.cdn["internet"], self.cdn["net"].prefixlen),
+            "while ip route del default 2>/dev/null; do :; done",
+            "ip route add default via %s" % self.cdn["router"],
+            "exec sleep infinity",
+        ])
+        run(["podman", "run", "-d", "--name", name, "--hostname", CDN_HOST, "--label", LABEL,
+             "--label", "sovereign.lab.cdn=1", "--no-hosts", "--cap-add", "NET_ADMIN,NET_RAW",
+             "--network", "%s-cdn:ip=%s" % (PREFIX, self.cdn["cdn"]),
+             "--entrypoint", "/bin/sh", image, "-c", script])
+        log("cdn host %s %s (internet client %s) via %s" % (name, self.cdn["cdn"], self.cdn["internet"], self.cdn["router"]))
 
     def apply_sysctls(self, host):
         """Set the host's net.* sysctls from outside, in a fixed order.
@@ -287,6 +359,9 @@ class Lab:
             site, tier = self.placement[host]
             state = existing.get(self.container(host), {}).get("State", "absent")
             print("%-*s  %-4s %-10s %-15s %s" % (width, host, site, tier, self.hosts[host]["platform_address"], state))
+        if self.cdn:
+            print("%-*s  %-4s %-10s %-15s %s" % (width, CDN_HOST, "-", "cdn", self.cdn["cdn"],
+                                                 existing.get(self.container(CDN_HOST), {}).get("State", "absent")))
         for site in self.used_sites():
             name = "%s-rtr-%s" % (PREFIX, site)
             print("%-*s  %-4s %-10s %-15s %s" % (width, "rtr-" + site, site, "router", self.link_ip(site),

@@ -57,6 +57,9 @@ WRONG = {
                                                "secret_rotation_secrets"),
     "playbooks/runbooks/rolling_upgrade.yml": ({"rolling_upgrade_tiers": ["data", "mainframe"]}, "rolling_upgrade_tiers"),
     "playbooks/runbooks/rabbitmq_rolling_restart.yml": ({"rabbitmq_restart_timeout": "soon"}, "rabbitmq_restart_timeout"),
+    "playbooks/runbooks/app_deploy.yml": ({"app_deploy_version": "2.0.0", "app_deploy_mode": "blue-green"},
+                                          "app_deploy_mode"),
+    "playbooks/cdn_ranges_update.yml": ({"cdn_ranges_source": "https://cdn.example/ips"}, "cdn_ranges_file"),
 }
 
 
