@@ -240,6 +240,15 @@ class Lab:
             for net in nets:
                 self.ensure_network(name, net, internal=not name.endswith("-uplink"))
         existing = self.existing_containers()
+        for name, info in sorted(existing.items()):
+            if info["State"] == "running" and not os.path.exists("/proc/%s/ns/net" % info.get("Pid")):
+                # podman's state outlived the processes (a machine restored from a disk snapshot keeps
+                # /run, so podman still says "running" for a PID that is gone): made again from the image.
+                log("%s: podman says running but its process %s is gone: removed, made again" % (name, info.get("Pid")))
+                run(["podman", "rm", "-f", "-t", "0", name], check=False)
+                if name in self.existing_containers():
+                    raise SystemExit("%s: stale container could not be removed (podman rm -f failed)" % name)
+                del existing[name]
         for site in self.used_sites():
             name = "%s-rtr-%s" % (PREFIX, site)
             if name in existing:
