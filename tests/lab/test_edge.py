@@ -136,7 +136,7 @@ def test_tls_scanner_finds_the_vip_compliant_with_mozilla_intermediate(edge, tmp
     _note("sslyze --mozilla_config=intermediate %s: exit %d; %s" % (
         edge["vip"], res.returncode, " | ".join(l.strip() for l in res.stdout.splitlines() if "ompliant" in l)))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert "is compliant with the Mozilla intermediate configuration" in res.stdout, res.stdout[-3000:]
+    assert "%s:443: OK - Compliant." % edge["vip"] in res.stdout, res.stdout[-3000:]
     scan = json.loads(out.read_text())["server_scan_results"][0]["scan_result"]
     for old in ("ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites"):
         assert scan[old]["result"]["accepted_cipher_suites"] == [], old
@@ -150,6 +150,42 @@ def test_tls_scanner_finds_the_vip_compliant_with_mozilla_intermediate(edge, tmp
     trusted = [r for r in deployment["path_validation_results"] if r["was_validation_successful"]]
     assert any(r["trust_store"]["path"] == edge["ca"] for r in trusted), deployment["path_validation_results"]
     _note("sslyze: TLS 1.2 suites %s; TLS 1.3 suites %s" % (tls12, tls13))
+
+
+def _haproxy_playbook(*extra):
+    return subprocess.run(["ansible-playbook", "-i", "inventories/lab", "playbooks/haproxy.yml"] + list(extra),
+                          capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
+
+
+def test_modern_profile_when_selected_is_tls13_only_and_mozilla_modern_compliant(edge, tmp_path):
+    """The edge with the modern profile (haproxy_tls_min_version TLS13, as an environment that follows seeds
+    001/004 selects it): sslyze's modern check passes and TLS 1.2 is refused; then the lab's profile again."""
+    res = _haproxy_playbook("-e", "haproxy_tls_min_version=TLS13")
+    try:
+        assert res.returncode == 0, res.stdout[-3000:]
+        out = tmp_path / "sslyze-modern.json"
+        scan = in_cdn(edge, [sys.executable, "-m", "sslyze", "--mozilla_config=modern", "--certinfo_ca_file", edge["ca"],
+                             "--json_out", str(out), "%s:443" % edge["vip"]], timeout=300)
+        _note("sslyze --mozilla_config=modern %s (haproxy_tls_min_version TLS13): exit %d; %s" % (
+            edge["vip"], scan.returncode, " | ".join(l.strip() for l in scan.stdout.splitlines() if "ompliant" in l)))
+        assert scan.returncode == 0, scan.stdout[-3000:] + scan.stderr[-2000:]
+        assert "%s:443: OK - Compliant." % edge["vip"] in scan.stdout, scan.stdout[-3000:]
+        result = json.loads(out.read_text())["server_scan_results"][0]["scan_result"]
+        assert result["tls_1_2_cipher_suites"]["result"]["accepted_cipher_suites"] == []
+        assert result["tls_1_3_cipher_suites"]["result"]["accepted_cipher_suites"]
+    finally:
+        back = _haproxy_playbook()
+        assert back.returncode == 0, back.stdout[-3000:]
+    # the lab's profile again: a TLS 1.2 client is served
+    tls12 = ("import socket, ssl\n"
+             "ctx = ssl.create_default_context(cafile=%r)\n"
+             "ctx.check_hostname = False\n"
+             "ctx.maximum_version = ssl.TLSVersion.TLSv1_2\n"
+             "with socket.create_connection((%r, 443), timeout=5, source_address=(%r, 0)) as raw:\n"
+             "    with ctx.wrap_socket(raw) as tls:\n"
+             "        print(tls.version())\n") % (edge["ca"], edge["vip"], edge["cdn"])
+    again = in_cdn(edge, [sys.executable, "-c", tls12])
+    assert again.stdout.strip() == "TLSv1.2", again.stdout + again.stderr
 
 
 def test_security_headers_exact_on_200_404_and_429_and_http_answers_301(edge):
