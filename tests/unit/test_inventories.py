@@ -112,6 +112,8 @@ def _write_inventory(tmp_path, hosts_doc, segments, extra_vars=None):
     (gv / "environment.yml").write_text(yaml.safe_dump({
         "platform_environment": "broken",
         "platform_segments": segments,
+        # pinned per inventory (inventories/<env>/group_vars/all/edge.yml): a documentation range here
+        "platform_cdn_ranges": ["192.0.2.0/24"],
         # Any host really touched would fail loudly: these containers do not exist.
         "ansible_connection": "podman",
         "ansible_host": "sovereign-test-no-such-container",
