@@ -78,7 +78,7 @@ def main():
             exec_in("sovlab-" + lb, "sh", "-c", "echo 'set server be_app/%s state drain' | socat stdio %s" % (other, sock))
     runs = {"vip": [], "direct": []}
     try:
-        for _ in range(2):
+        for unused_round in range(2):
             runs["vip"].append(bench(cdn_pid, vip_url, args, ca, first["lab_cdn_address"], True))
             runs["direct"].append(bench(lb_pid, backend_url, args, ca, hostvars[holder[0]]["platform_address"], False))
     finally:

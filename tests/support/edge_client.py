@@ -12,7 +12,8 @@ a CDN edge carries many clients on one connection, and prints one JSON line per 
 response headers (lower-cased names) and the body's first bytes. `loop` sends one request per new
 connection until S seconds have passed (or it is terminated) and prints one JSON line per attempt:
 start time, status or error, latency; with --rotate-clients each request carries another CF-Connecting-IP
-(198.19.0.0/16), so a long loop from the CDN's address is never over a per-client rate limit. `connect` prints whether a TCP connection opened within the timeout.
+(198.19.0.0/16), so a long loop from the CDN's address is never over a per-client rate limit.
+`connect` prints whether a TCP connection opened within the timeout.
 Only addresses the caller gives are contacted; every loop is bounded by count or time."""
 import argparse
 import http.client
@@ -49,7 +50,7 @@ def cmd_requests(args):
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
     conn = None
-    for _ in range(args.count):
+    for unused_attempt in range(args.count):
         if conn is None:
             conn = _connection(args.url, args.source, args.cafile, args.timeout)
         try:

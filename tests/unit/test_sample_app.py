@@ -64,7 +64,7 @@ def test_live(environ):
 
 
 def test_ready_is_503_with_the_reason_but_never_the_password_when_the_database_is_unreachable(environ):
-    status, _, body = call(app_module.make_app(environ), "/ready")
+    status, unused_headers, body = call(app_module.make_app(environ), "/ready")
     assert status == 503
     assert body["status"] == "not ready"
     assert "database unreachable" in body["reason"] and "127.0.0.1" in body["reason"]
@@ -73,7 +73,7 @@ def test_ready_is_503_with_the_reason_but_never_the_password_when_the_database_i
 
 def test_ready_without_database_hosts_says_so(environ):
     environ["APP_DATABASE_HOSTS"] = ""
-    status, _, body = call(app_module.make_app(environ), "/ready")
+    status, unused_headers, body = call(app_module.make_app(environ), "/ready")
     assert status == 503 and "APP_DATABASE_HOSTS" in body["reason"]
 
 
@@ -82,7 +82,7 @@ def test_ready_is_200_when_select_1_succeeds(environ):
         assert settings.hosts == ["127.0.0.1"]
         return True, "database answers SELECT 1"
 
-    status, _, body = call(app_module.make_app(environ, database_check=healthy), "/ready")
+    status, unused_headers, body = call(app_module.make_app(environ, database_check=healthy), "/ready")
     assert (status, body["status"]) == (200, "ready")
 
 
@@ -123,7 +123,7 @@ def test_the_password_is_masked_if_a_driver_message_ever_carried_it():
 
 @pytest.mark.parametrize("path", ["/", "/api/x", "/auth/login", "/ai/generate"])
 def test_served_paths_answer_their_json(environ, path):
-    status, _, body = call(app_module.make_app(environ), path, headers=[("X-Real-IP", "203.0.113.7")])
+    status, unused_headers, body = call(app_module.make_app(environ), path, headers=[("X-Real-IP", "203.0.113.7")])
     assert status == 200
     assert body == {"service": "app", "version": sovereign_sample_app.__version__, "host": socket.gethostname(),
                     "path": path, "client": "203.0.113.7"}
@@ -131,7 +131,7 @@ def test_served_paths_answer_their_json(environ, path):
 
 @pytest.mark.parametrize("path", ["/no-such-page", "/apix", "/static/app.js"])
 def test_other_paths_are_404(environ, path):
-    status, _, body = call(app_module.make_app(environ), path)
+    status, unused_headers, body = call(app_module.make_app(environ), path)
     assert status == 404 and body == {"error": "not found", "path": path}
 
 
@@ -144,7 +144,7 @@ def test_error_makes_a_500(environ):
 
 
 def test_other_methods_are_refused(environ):
-    status, headers, _ = call(app_module.make_app(environ), "/", method="POST")
+    status, headers, unused_body = call(app_module.make_app(environ), "/", method="POST")
     assert status == 405 and headers[b"allow"] == b"GET, HEAD"
 
 
@@ -154,7 +154,7 @@ def test_broken_release_is_never_ready_and_answers_500(environ):
         return True, "database answers SELECT 1"
 
     app = app_module.make_app(environ, database_check=healthy)
-    status, _, body = call(app, "/ready")
+    status, unused_headers, body = call(app, "/ready")
     assert (status, body["reason"]) == (503, "broken release")
     assert call(app, "/")[0] == 500
     assert call(app, "/live")[0] == 200

@@ -18,7 +18,8 @@ GROUPS_LB = dict(GROUPS, all=GROUPS["all"] + ["lb2"], dmz=["lb1", "lb2"], loadba
                  dc1=GROUPS["dc1"] + ["lb2"])
 ADDR_LB = dict(ADDR, lb2="10.210.1.12")
 HOSTS_LB = filters.flow_policy_hosts(GROUPS_LB, dict((h, {"platform_address": a}) for h, a in ADDR_LB.items()))
-OPTS_LB = dict(OPTS, known_groups=list(GROUPS_LB))
+OPTS_LB = {key: value for key, value in OPTS.items() if key != "known_groups"}
+OPTS_LB["known_groups"] = list(GROUPS_LB)
 VRRP = {"name": "lb_vrrp", "description": "VRRP between the load balancers", "from": ["loadbalancers"],
         "to": "loadbalancers", "proto": "vrrp"}
 HTTP = {"name": "cdn_http", "from": CDN, "to": "loadbalancers", "ports": [80]}
