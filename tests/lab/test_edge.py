@@ -127,17 +127,24 @@ def test_one_load_balancer_holds_the_site_address(edge):
     assert len(holders) == 1, holders
 
 
+def _sslyze_compliant(edge, profile, tmp_path, context=""):
+    """sslyze's Mozilla check of one profile against the VIP from the CDN's address: noted, asserted compliant,
+    the scan result returned."""
+    out = tmp_path / ("sslyze-%s.json" % profile)
+    res = in_cdn(edge, [sys.executable, "-m", "sslyze", "--mozilla_config=" + profile, "--certinfo_ca_file", edge["ca"],
+                        "--json_out", str(out), "%s:443" % edge["vip"]], timeout=300)
+    _note("sslyze --mozilla_config=%s %s%s: exit %d; %s" % (
+        profile, edge["vip"], context, res.returncode,
+        " | ".join(l.strip() for l in res.stdout.splitlines() if "ompliant" in l)))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "%s:443: OK - Compliant." % edge["vip"] in res.stdout, res.stdout[-3000:]
+    return json.loads(out.read_text())["server_scan_results"][0]["scan_result"]
+
+
 def test_tls_scanner_finds_the_vip_compliant_with_mozilla_intermediate(edge, tmp_path):
     """sslyze (PyPI, Mozilla's guideline 5.7 built in) from the CDN's address: compliant with the intermediate
     profile, TLS 1.0/1.1 refused, only ECDHE + AEAD suites in TLS 1.2, the chain valid against the lab CA."""
-    out = tmp_path / "sslyze.json"
-    res = in_cdn(edge, [sys.executable, "-m", "sslyze", "--mozilla_config=intermediate", "--certinfo_ca_file", edge["ca"],
-                        "--json_out", str(out), "%s:443" % edge["vip"]], timeout=300)
-    _note("sslyze --mozilla_config=intermediate %s: exit %d; %s" % (
-        edge["vip"], res.returncode, " | ".join(l.strip() for l in res.stdout.splitlines() if "ompliant" in l)))
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert "%s:443: OK - Compliant." % edge["vip"] in res.stdout, res.stdout[-3000:]
-    scan = json.loads(out.read_text())["server_scan_results"][0]["scan_result"]
+    scan = _sslyze_compliant(edge, "intermediate", tmp_path)
     for old in ("ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites"):
         assert scan[old]["result"]["accepted_cipher_suites"] == [], old
     tls12 = [s["cipher_suite"]["name"] for s in scan["tls_1_2_cipher_suites"]["result"]["accepted_cipher_suites"]]
@@ -163,14 +170,7 @@ def test_modern_profile_when_selected_is_tls13_only_and_mozilla_modern_compliant
     res = _haproxy_playbook("-e", "haproxy_tls_min_version=TLS13")
     try:
         assert res.returncode == 0, res.stdout[-3000:]
-        out = tmp_path / "sslyze-modern.json"
-        scan = in_cdn(edge, [sys.executable, "-m", "sslyze", "--mozilla_config=modern", "--certinfo_ca_file", edge["ca"],
-                             "--json_out", str(out), "%s:443" % edge["vip"]], timeout=300)
-        _note("sslyze --mozilla_config=modern %s (haproxy_tls_min_version TLS13): exit %d; %s" % (
-            edge["vip"], scan.returncode, " | ".join(l.strip() for l in scan.stdout.splitlines() if "ompliant" in l)))
-        assert scan.returncode == 0, scan.stdout[-3000:] + scan.stderr[-2000:]
-        assert "%s:443: OK - Compliant." % edge["vip"] in scan.stdout, scan.stdout[-3000:]
-        result = json.loads(out.read_text())["server_scan_results"][0]["scan_result"]
+        result = _sslyze_compliant(edge, "modern", tmp_path, " (haproxy_tls_min_version TLS13)")
         assert result["tls_1_2_cipher_suites"]["result"]["accepted_cipher_suites"] == []
         assert result["tls_1_3_cipher_suites"]["result"]["accepted_cipher_suites"]
     finally:
