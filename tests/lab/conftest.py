@@ -86,6 +86,20 @@ def recap(output):
             for m in RECAP.finditer(output) if m["host"] != "localhost"}
 
 
+def changed_tasks(output):
+    """``{host: [task, ...]}``: the tasks that reported ``changed`` in an ansible-playbook output (default
+    callback), so that a run expected to change nothing names what it changed."""
+    found, task = {}, None
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line[line.index("[") + 1:line.rindex("]")] if "]" in line else line
+        elif line.startswith("changed: ["):
+            host = line[len("changed: ["):].split("]", 1)[0].split(" -> ")[0]
+            if task not in found.setdefault(host, []):
+                found[host].append(task)
+    return found
+
+
 class Lab:
     def __init__(self):
         self.timings = {}

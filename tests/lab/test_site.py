@@ -3,7 +3,7 @@ import json
 import os
 import subprocess
 
-from conftest import REPO, Lab, lab_hosts, recap
+from conftest import REPO, Lab, changed_tasks, lab_hosts, recap
 
 HOSTS = lab_hosts()
 
@@ -22,7 +22,7 @@ def test_second_converge_changes_nothing(lab_up):
     counts = recap(res.stdout)
     assert set(counts) == HOSTS
     changed = {h: c["changed"] for h, c in counts.items() if c["changed"]}
-    assert changed == {}, "second converge changed something: %s" % changed
+    assert changed == {}, "second converge changed something: %s; tasks: %s" % (changed, changed_tasks(res.stdout))
 
 
 def test_check_diff_predicts_no_change(lab_up):
@@ -30,7 +30,8 @@ def test_check_diff_predicts_no_change(lab_up):
     assert res.returncode == 0, res.stdout[-5000:]
     counts = recap(res.stdout)
     assert set(counts) == HOSTS
-    assert {h: c["changed"] for h, c in counts.items() if c["changed"]} == {}
+    changed = {h: c["changed"] for h, c in counts.items() if c["changed"]}
+    assert changed == {}, "--check predicts a change: %s; tasks: %s" % (changed, changed_tasks(res.stdout))
 
 
 def test_up_again_keeps_the_running_lab(lab_up):

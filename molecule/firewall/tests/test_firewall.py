@@ -129,7 +129,7 @@ def test_unconfirmed_change_rolls_back_by_itself(hosts, tmp_path):
   tasks:
     - name: A ruleset that cuts every flow, applied without confirming it
       sovereign.datacenter.nftables_ruleset:
-        rollback_timeout: 8
+        rollback_timeout: 20
         content: |
           table inet sovereign
           delete table inet sovereign
@@ -142,17 +142,20 @@ def test_unconfirmed_change_rolls_back_by_itself(hosts, tmp_path):
 """)
     ansible([str(playbook)], check=True)
     applied_at = time.monotonic()
-    assert probe(hosts, "fw-app", "fw-db", 5432) == "filtered"
-    assert db.run("systemctl is-active --quiet sovereign-firewall-rollback.timer").rc == 0
-    wait_until(lambda: probe(hosts, "fw-app", "fw-db", 5432) == "open", 30, step=1)
+    # 20 s leave room for ansible-playbook's own exit on a loaded CI machine (with 8 s the rollback could
+    # fire before the probe below ran); the probe counts only while the rollback is still armed
+    cut = probe(hosts, "fw-app", "fw-db", 5432)
+    assert db.run("systemctl is-active --quiet sovereign-firewall-rollback.timer").rc == 0, "fired before the probe"
+    assert cut == "filtered"
+    wait_until(lambda: probe(hosts, "fw-app", "fw-db", 5432) == "open", 60, step=1)
     restored_after = time.monotonic() - applied_at
     assert probe(hosts, "fw-app", "fw-db", 5432) == "open"
-    assert restored_after < 20, restored_after
+    assert restored_after < 35, restored_after
     assert live(db) == before_live
     assert db.file("/etc/nftables.d/sovereign.nft").content_string == before_file
     # shown in pytest's warnings summary: the measured time to self-heal
     warnings.warn("rollback restored the previous ruleset %.1f s after the unconfirmed change "
-                  "(rollback_timeout 8 s)" % restored_after)
+                  "(rollback_timeout 20 s)" % restored_after)
 
 
 def test_audit_playbook_proves_the_policy(hosts):
