@@ -163,15 +163,20 @@ def ev_sudo_group(host, settings, params):
 
 
 def _interactive_homes(host):
-    """Home directories of interactive accounts (UID >= 1000, not nobody), as the scanners select them."""
-    uid_min = _int(parse_key_values(host.read("/etc/login.defs")).get("UID_MIN"), 1000)
+    """Home directories of interactive accounts (UID_MIN <= UID <= UID_MAX, not nobody, a login shell), as the
+    scanners select them (CIS: a shell other than nologin or false). Service accounts with fixed high ids, such as
+    Debian's ceph (64045, home /var/lib/ceph, nologin), are not interactive."""
+    defs = parse_key_values(host.read("/etc/login.defs"))
+    uid_min, uid_max = _int(defs.get("UID_MIN"), 1000), _int(defs.get("UID_MAX"), 60000)
     homes = []
     for line in (host.read("/etc/passwd") or "").splitlines():
         fields = line.split(":")
         if len(fields) < 7:
             continue
         uid = _int(fields[2], -1)
-        if uid < uid_min or uid == 65534 or fields[5] in ("", "/", "/nonexistent"):
+        if uid < uid_min or uid > uid_max or uid == 65534 or fields[5] in ("", "/", "/nonexistent"):
+            continue
+        if fields[6].rstrip().endswith(("/nologin", "/false")):
             continue
         if host.stat(fields[5]) is not None and fields[5] not in homes:
             homes.append(fields[5])

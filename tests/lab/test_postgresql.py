@@ -42,7 +42,8 @@ def test_a_backup_exists_on_the_backup_host_and_is_encrypted(repo_info):
     # gets its first monthly full from its timer.
     repos = {r["key"]: r for r in repo_info["repo"]}
     assert repos[1]["status"]["code"] == 0, repo_info["repo"]
-    assert [repos[k]["cipher"] for k in sorted(repos)] == ["aes-256-cbc", "aes-256-cbc"]
+    # three repositories (the third: the off-site S3 bucket in DC2, tests/lab/test_object_storage.py), all encrypted
+    assert [repos[k]["cipher"] for k in sorted(repos)] == ["aes-256-cbc"] * 3
     full = [b for b in repo_info["backup"] if b["type"] == "full" and b["database"]["repo-key"] == 1]
     assert full, repo_info["backup"]
     # The repository files are ciphertext (OpenSSL "Salted__" header), not PostgreSQL pages.

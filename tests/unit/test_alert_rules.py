@@ -197,6 +197,47 @@ def test_scrape_targets_are_generated_from_the_inventory(inventory, tmp_path):
     assert {sc["labels"]["instance"] for sc in jobs.get("dcgm", {}).get("static_configs", [])} == members("gpu_nodes")
     assert config["global"]["external_labels"]["environment"] == inventory
     assert len(config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]) == len(members("monitoring"))
+    # MinIO's cluster endpoint on every MinIO host, where there are any (object storage tier)
+    assert {sc["labels"]["instance"] for sc in jobs.get("minio", {}).get("static_configs", [])} == members("minio")
+    _assert_promtool_accepts_config(text, tmp_path)
+
+
+def test_object_storage_scrape_jobs(tmp_path):
+    """Ceph's mgr module (plain HTTP, the mgr's own labels kept) on every host of group ceph, and MinIO's
+    v2 cluster endpoint (TLS, bearer token read from a file) on every host of group minio. The token
+    itself never lands in prometheus.yml (tasks/configure.yml writes the file)."""
+    import yaml
+    hosts = {"mon1": "10.9.0.1", "ceph1": "10.9.0.11", "ceph2": "10.9.0.12", "ceph3": "10.9.0.13",
+             "minio1": "10.9.0.21", "minio2": "10.9.0.22"}
+    inventory = {"all": {
+        "vars": {"platform_environment": "production", "platform_sites": ["dc1"], "platform_tiers": ["data", "management"],
+                 "platform_ports": {"minio": 9000}},
+        "children": {
+            "monitoring": {"hosts": {"mon1": None}}, "ceph": {"hosts": {"ceph1": None, "ceph2": None, "ceph3": {"ceph_mgr": False}}},
+            "minio": {"hosts": {"minio1": None, "minio2": None}},
+            "dc1": {"hosts": {h: None for h in hosts}},
+            "data": {"hosts": {h: None for h in hosts if h != "mon1"}}, "management": {"hosts": {"mon1": None}},
+            "addresses": {"hosts": {h: {"platform_address": a} for h, a in hosts.items()}},
+        }}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    text, config, unused = _prometheus_config(str(tmp_path / "hosts.yml"))
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+
+    ceph = jobs["ceph"]
+    assert ceph["scheme"] == "http" and ceph["honor_labels"] is True and ceph["metrics_path"] == "/metrics"
+    assert "tls_config" not in ceph and "basic_auth" not in ceph and "authorization" not in ceph
+    # ceph3 runs no mgr (ceph_mgr: false): not scraped
+    assert [sc["targets"] for sc in ceph["static_configs"]] == [["10.9.0.11:9283"], ["10.9.0.12:9283"]]
+    assert {(sc["labels"]["site"], sc["labels"]["tier"]) for sc in ceph["static_configs"]} == {("dc1", "data")}
+
+    minio = jobs["minio"]
+    assert minio["scheme"] == "https" and minio["metrics_path"] == "/minio/v2/metrics/cluster"
+    assert minio["authorization"] == {"type": "Bearer", "credentials_file": "/etc/prometheus/minio.token"}
+    assert "honor_labels" not in minio and "basic_auth" not in minio
+    assert [sc["targets"] for sc in minio["static_configs"]] == [["10.9.0.21:9000"], ["10.9.0.22:9000"]]
+    assert all("honor_labels" not in j for name, j in jobs.items() if name != "ceph")
+    text = text.replace("/etc/prometheus/minio.token", str(tmp_path / "minio.token"))
+    (tmp_path / "minio.token").write_text("x")
     _assert_promtool_accepts_config(text, tmp_path)
 
 

@@ -89,7 +89,7 @@ BASE = {
                                "pg3": {"platform_address": "10.251.20.11", "postgresql_role": "standby",
                                        "postgresql_synchronous": False}},
                      "children": {"postgresql": {"hosts": {"pg1": None, "pg3": None}}, "minio": None,
-                                  "backup_servers": None}},
+                                  "ceph": None, "backup_servers": None}},
             "ai": {"children": {"k8s_control_plane": None, "gpu_nodes": None}},
             "security": {"children": {"vault": None}},
             "management": {"children": {"monitoring": None, "log_collectors": None, "bastions": None}},

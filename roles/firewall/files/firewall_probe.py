@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: sovereign.datacenter contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run on one audit source host: probe every target/port of the plan given as JSON (argv[1]).
+"""Run on one audit source host: probe every target/port of the plan given as JSON (standard input, or argv[1]).
 
 TCP probes connect; each ends as
   open      - connected (a service listens and the firewall let it through)
@@ -78,7 +78,7 @@ def probe(item, timeout, source):
 
 
 def main():
-    options = json.loads(sys.argv[1])
+    options = json.loads(sys.argv[1]) if len(sys.argv) > 1 else json.load(sys.stdin)
     probes = options.get("probes", [])
     timeout = float(options.get("timeout", 1.5))
     with ThreadPoolExecutor(max_workers=int(options.get("parallel", 64))) as pool:
