@@ -51,6 +51,12 @@ def ceph(*args, host="ceph1"):
     return json.loads(Lab.exec(host, "ceph", "--connect-timeout", "20", *args, "--format", "json").stdout)
 
 
+def in_host(host, *command, timeout=300):
+    """A command in a lab host that may take longer than Lab.exec's 120 s on a loaded machine."""
+    return subprocess.run(["podman", "exec", "sovlab-" + host] + list(command), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
 def health(host="ceph1"):
     try:
         return ceph("health", host=host)["status"]
@@ -58,8 +64,43 @@ def health(host="ceph1"):
         return None
 
 
+def mon_ops():
+    """The operations each monitor holds in flight (`ceph daemon mon.<id> ops`): what a SLOW_OPS check is about."""
+    held = {}
+    for mon in MEMBERS:
+        res = Lab.exec(mon, "ceph", "daemon", "mon.%s" % mon, "ops", check=False)
+        try:
+            held[mon] = ["%s (%.0f s)" % (op["description"], op["age"]) for op in json.loads(res.stdout)["ops"]]
+        except (ValueError, KeyError):
+            held[mon] = res.stderr[-300:]
+    return held
+
+
+def wait_healthy(timeout, slow_ops_grace=600):
+    """HEALTH_OK within timeout seconds: (True, None), or (False, the health detail and the monitors' held ops).
+
+    One case gets slow_ops_grace seconds more: a cluster whose only warning is SLOW_OPS held by monitors. CI saw
+    it once at the start of this module (load 8-14 on 2 cores, after the firewall backend switches of every host):
+    "2 slow ops, oldest one blocked for 574 sec, mon.ceph1 has slow ops", cleared by itself before the host-kill test
+    began; the same switches under load 13-18 here left none. What the monitors held is written to
+    tests/output/object-storage.txt, so the next occurrence says which operations they were."""
+    if wait_until(lambda: health() == "HEALTH_OK", timeout, 5):
+        return True, None
+    detail = ceph("health", "detail")
+    if set(detail.get("checks", {})) == {"SLOW_OPS"}:
+        _note("SLOW_OPS after %d s: %s; monitors hold %s" % (
+            timeout, detail["checks"]["SLOW_OPS"]["summary"]["message"], json.dumps(mon_ops())))
+        start = time.time()
+        if wait_until(lambda: health() == "HEALTH_OK", slow_ops_grace, 10):
+            _note("SLOW_OPS cleared by itself %.0f s later" % (time.time() - start))
+            return True, None
+        detail = ceph("health", "detail")
+    return False, {"health": detail, "mon_ops": mon_ops()}
+
+
 def test_three_monitors_three_osds_an_erasure_coded_data_pool_and_tls_gateways(lab_up):
-    assert wait_until(lambda: health() == "HEALTH_OK", 180, 5), ceph("health", "detail")
+    healthy, why = wait_healthy(180)
+    assert healthy, why
     quorum = ceph("quorum_status")["quorum_names"]
     assert sorted(quorum) == sorted(MEMBERS), quorum
     osds = ceph("osd", "dump")["osds"]
@@ -116,7 +157,8 @@ def test_objects_survive_a_killed_host_writes_go_on_and_the_cluster_heals(lab_up
     """200 objects with known checksums through the gateway of ceph1; ceph3's container is killed (a crashed
     host: a monitor, an OSD and a gateway gone); every object still reads back intact and new writes succeed; the
     host comes back (scripts/lab up) and the cluster returns to HEALTH_OK."""
-    assert wait_until(lambda: health() == "HEALTH_OK", 180, 5)
+    healthy, why = wait_healthy(180)
+    assert healthy, why
     written = s3("put", bucket=BUCKET, prefix="kill-%d" % int(time.time()), count=200, size=64 * 1024)
     assert not written["errors"], written["errors"][:5]
     objects = {k: v["sha256"] for k, v in written["objects"].items()}
@@ -139,9 +181,9 @@ def test_objects_survive_a_killed_host_writes_go_on_and_the_cluster_heals(lab_up
         res = lab_up.run("up")
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     start = time.time()
-    healthy = wait_until(lambda: health() == "HEALTH_OK", 300, 5)
+    healthy, why = wait_healthy(300)
     _note("ceph host %s back: HEALTH_OK %.0f s after it was started again" % (victim, time.time() - start))
-    assert healthy, ceph("health", "detail")
+    assert healthy, why
     assert sorted(ceph("quorum_status")["quorum_names"]) == sorted(MEMBERS)
     assert wait_for(lambda: Lab.exec(victim, "systemctl", "is-active", "ceph-radosgw@rgw.%s" % victim,
                                      check=False).stdout.strip() == "active", 90, 2)
@@ -158,7 +200,9 @@ def test_objects_written_in_dc1_appear_in_dc2_and_dc2_serves_them_with_dc1_gatew
     """RGW multisite: 50 objects written through DC1's master zone are read back with their checksums through DC2's
     gateway; the replication lag of each is the time from its acknowledged write to its first intact read in DC2.
     Then every DC1 gateway is stopped (a DC1 outage of the S3 service) and DC2 still serves every object."""
-    sync = Lab.exec("ceph4", "radosgw-admin", "sync", "status", check=False)
+    # `sync status` asks the master zone for the state of each of its 64 metadata and 128 data log shards: 1-16 s on
+    # a quiet lab, 78 s measured under load 10-15 (over Lab.exec's 120 s on a loaded CI machine)
+    sync = in_host("ceph4", "radosgw-admin", "sync", "status")
     assert "dc1" in sync.stdout and "zone" in sync.stdout, sync.stdout + sync.stderr
     written = s3("put", bucket=BUCKET, prefix="multisite-%d" % int(time.time()), count=50, size=64 * 1024)
     assert not written["errors"], written["errors"][:5]
@@ -170,10 +214,20 @@ def test_objects_written_in_dc1_appear_in_dc2_and_dc2_serves_them_with_dc1_gatew
     _note("multisite DC1 -> DC2: %d of 50 objects replicated; lag min %.1f s, median %.1f s, max %.1f s"
           % (len(seen), lags[0] if lags else -1, lags[len(lags) // 2] if lags else -1, lags[-1] if lags else -1))
     assert len(seen) == 50, sorted(set(objects) - set(seen))[:5]
-    # the sync state the CephRGWSyncBehind alert reads: DC2 caught up with DC1 (textfile collector of ceph4)
-    Lab.exec("ceph4", "systemctl", "start", "sovereign-ceph-sync-metrics.service")
-    prom = Lab.exec("ceph4", "cat", "/var/lib/prometheus/node-exporter/ceph_rgw_sync.prom").stdout
-    assert 'sovereign_ceph_rgw_sync_behind_shards{zone="dc2",source_zone="dc1",kind="data"} 0' in prom, prom
+    # the sync state the CephRGWSyncBehind alert reads (textfile collector of ceph4): DC2 catches up with DC1. Every
+    # object is readable in DC2 before the data log's last shards are marked done (CI saw "2 behind, oldest change
+    # 6 s old" right after the last read), so the exporter is asked again until it reports none behind.
+    caught_up = 'sovereign_ceph_rgw_sync_behind_shards{zone="dc2",source_zone="dc1",kind="data"} 0'
+    samples = []
+
+    def sync_metrics():
+        in_host("ceph4", "systemctl", "start", "sovereign-ceph-sync-metrics.service")  # a oneshot: waits for its run
+        samples.append(Lab.exec("ceph4", "cat", "/var/lib/prometheus/node-exporter/ceph_rgw_sync.prom").stdout)
+        return caught_up in samples[-1]
+    synced_at = time.time()
+    assert wait_until(sync_metrics, 240, 5), samples[-1]
+    _note("multisite: the sync-state exporter reported 0 data shards behind after %d sample(s), %.0f s after the last "
+          "object was seen in DC2" % (len(samples), time.time() - synced_at))
     for host in MEMBERS:
         Lab.exec(host, "systemctl", "stop", "ceph-radosgw@rgw.%s" % host)
     try:
