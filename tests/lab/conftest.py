@@ -111,9 +111,9 @@ class Lab:
         return res
 
     @staticmethod
-    def exec(host, *command, check=True):
+    def exec(host, *command, check=True, timeout=120):
         res = subprocess.run(["podman", "exec", "sovlab-" + host] + list(command), capture_output=True,
-                             text=True, timeout=120, check=False)
+                             text=True, timeout=timeout, check=False)
         if check and res.returncode != 0:
             raise AssertionError("%s: %s failed (%d): %s" % (host, command, res.returncode, res.stderr))
         return res

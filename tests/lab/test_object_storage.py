@@ -51,12 +51,6 @@ def ceph(*args, host="ceph1"):
     return json.loads(Lab.exec(host, "ceph", "--connect-timeout", "20", *args, "--format", "json").stdout)
 
 
-def in_host(host, *command, timeout=300):
-    """A command in a lab host that may take longer than Lab.exec's 120 s on a loaded machine."""
-    return subprocess.run(["podman", "exec", "sovlab-" + host] + list(command), capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
 def health(host="ceph1"):
     try:
         return ceph("health", host=host)["status"]
@@ -202,7 +196,7 @@ def test_objects_written_in_dc1_appear_in_dc2_and_dc2_serves_them_with_dc1_gatew
     Then every DC1 gateway is stopped (a DC1 outage of the S3 service) and DC2 still serves every object."""
     # `sync status` asks the master zone for the state of each of its 64 metadata and 128 data log shards: 1-16 s on
     # a quiet lab, 78 s measured under load 10-15 (over Lab.exec's 120 s on a loaded CI machine)
-    sync = in_host("ceph4", "radosgw-admin", "sync", "status")
+    sync = Lab.exec("ceph4", "radosgw-admin", "sync", "status", check=False, timeout=300)
     assert "dc1" in sync.stdout and "zone" in sync.stdout, sync.stdout + sync.stderr
     written = s3("put", bucket=BUCKET, prefix="multisite-%d" % int(time.time()), count=50, size=64 * 1024)
     assert not written["errors"], written["errors"][:5]
@@ -221,7 +215,8 @@ def test_objects_written_in_dc1_appear_in_dc2_and_dc2_serves_them_with_dc1_gatew
     samples = []
 
     def sync_metrics():
-        in_host("ceph4", "systemctl", "start", "sovereign-ceph-sync-metrics.service")  # a oneshot: waits for its run
+        # a oneshot: the start waits for its run
+        Lab.exec("ceph4", "systemctl", "start", "sovereign-ceph-sync-metrics.service", check=False, timeout=300)
         samples.append(Lab.exec("ceph4", "cat", "/var/lib/prometheus/node-exporter/ceph_rgw_sync.prom").stdout)
         return caught_up in samples[-1]
     synced_at = time.time()
