@@ -70,26 +70,59 @@ def mon_ops():
     return held
 
 
-def wait_healthy(timeout, slow_ops_grace=600):
-    """HEALTH_OK within timeout seconds: (True, None), or (False, the health detail and the monitors' held ops).
+def daemon_states():
+    """Each Ceph host's daemons as systemd sees them (state, restarts, last exit status), the journal's last lines
+    of any that is not active or was restarted, and the host's load: what a failed health wait is written with."""
+    states = {}
+    for host in list(MEMBERS) + list(DC2):
+        res = Lab.exec(host, "sh", "-c", "cat /proc/loadavg; for u in $(systemctl list-units --plain --no-legend "
+                       "--all 'ceph-*@*' | awk '{print $1}'); do echo \"$u $(systemctl show -p ActiveState "
+                       "-p NRestarts -p ExecMainStatus $u | tr '\\n' ' ')\"; done", check=False)
+        lines = res.stdout.strip().splitlines()
+        states[host] = lines
+        for line in lines[1:]:
+            unit = line.split()[0]
+            if "ActiveState=active" not in line or "NRestarts=0" not in line:
+                tail = Lab.exec(host, "journalctl", "-u", unit, "-n", "15", "--no-pager", "-o", "short-iso",
+                                check=False).stdout
+                states[host].append(tail[-1500:])
+    return states
 
-    One case gets slow_ops_grace seconds more: a cluster whose only warning is SLOW_OPS held by monitors. CI saw
-    it once at the start of this module (load 8-14 on 2 cores, after the firewall backend switches of every host):
-    "2 slow ops, oldest one blocked for 574 sec, mon.ceph1 has slow ops", cleared by itself before the host-kill test
-    began; the same switches under load 13-18 here left none. What the monitors held is written to
-    tests/output/object-storage.txt, so the next occurrence says which operations they were."""
+
+# What a starved lab shows for a while after a load spike (a firewall backend switch of every host: load 45-66 on the
+# 2 cores): held monitor operations, slow OSD heartbeats, a monitor out of quorum that rejoins. Each gets a bounded
+# extra wait; what the cluster showed is written to tests/output/object-storage.txt either way.
+TRANSIENT = {"SLOW_OPS", "OSD_SLOW_PING_TIME_BACK", "OSD_SLOW_PING_TIME_FRONT", "MON_DOWN"}
+
+
+def wait_healthy(timeout, slow_ops_grace=600):
+    """HEALTH_OK within timeout seconds: (True, None), or (False, a message naming what is wrong).
+
+    A cluster whose only warnings are TRANSIENT gets slow_ops_grace seconds more. CI saw them at the start of this
+    module, which runs after the firewall backend switches of every host: "2 slow ops, oldest one blocked for
+    574 sec, mon.ceph1 has slow ops" once, "1/3 mons down" (all three monitors answering on their sockets) once.
+    Measured here during those switches: load 45-66, OSD heartbeats of 4.8 s, cleared within minutes."""
     if wait_until(lambda: health() == "HEALTH_OK", timeout, 5):
         return True, None
     detail = ceph("health", "detail")
-    if set(detail.get("checks", {})) == {"SLOW_OPS"}:
-        _note("SLOW_OPS after %d s: %s; monitors hold %s" % (
-            timeout, detail["checks"]["SLOW_OPS"]["summary"]["message"], json.dumps(mon_ops())))
+    if set(detail.get("checks", {})) <= TRANSIENT:
+        _note("%s after %d s: %s; monitors hold %s; daemons %s" % (
+            sorted(detail["checks"]), timeout, json.dumps(detail["checks"]), json.dumps(mon_ops()),
+            json.dumps(daemon_states())))
         start = time.time()
         if wait_until(lambda: health() == "HEALTH_OK", slow_ops_grace, 10):
-            _note("SLOW_OPS cleared by itself %.0f s later" % (time.time() - start))
+            _note("%s cleared by itself %.0f s later" % (sorted(detail["checks"]), time.time() - start))
             return True, None
         detail = ceph("health", "detail")
-    return False, {"health": detail, "mon_ops": mon_ops()}
+    why = {"health": detail, "mon_ops": mon_ops(), "daemons": daemon_states()}
+    _note("not HEALTH_OK after %d s: %s" % (timeout, json.dumps(why)))
+    # a plain string: pytest shortens a dict message to a few hundred characters
+    checks = "; ".join("%s: %s [%s]" % (name, check["summary"]["message"],
+                                        " | ".join(d["message"] for d in check.get("detail", [])[:6]))
+                       for name, check in detail.get("checks", {}).items())
+    return False, "%s after %d s: %s\nmonitors hold: %s\ndaemons: %s" % (
+        detail.get("status"), timeout, checks, json.dumps(why["mon_ops"])[:1500],
+        json.dumps(why["daemons"], indent=1)[:4000])
 
 
 def test_three_monitors_three_osds_an_erasure_coded_data_pool_and_tls_gateways(lab_up):
