@@ -95,33 +95,33 @@ def daemon_states():
 TRANSIENT = {"SLOW_OPS", "OSD_SLOW_PING_TIME_BACK", "OSD_SLOW_PING_TIME_FRONT", "MON_DOWN"}
 
 
-def wait_healthy(timeout, slow_ops_grace=600):
+def wait_healthy(timeout, transient_grace=600):
     """HEALTH_OK within timeout seconds: (True, None), or (False, a message naming what is wrong).
 
-    A cluster whose only warnings are TRANSIENT gets slow_ops_grace seconds more. CI saw them at the start of this
+    A cluster whose only warnings are TRANSIENT gets transient_grace seconds more. CI saw them at the start of this
     module, which runs after the firewall backend switches of every host: "2 slow ops, oldest one blocked for
     574 sec, mon.ceph1 has slow ops" once, "1/3 mons down" (all three monitors answering on their sockets) once.
     Measured here during those switches: load 45-66, OSD heartbeats of 4.8 s, cleared within minutes."""
     if wait_until(lambda: health() == "HEALTH_OK", timeout, 5):
         return True, None
     detail = ceph("health", "detail")
-    if set(detail.get("checks", {})) <= TRANSIENT:
+    checks = detail.get("checks", {})
+    if set(checks) <= TRANSIENT:
         _note("%s after %d s: %s; monitors hold %s; daemons %s" % (
-            sorted(detail["checks"]), timeout, json.dumps(detail["checks"]), json.dumps(mon_ops()),
-            json.dumps(daemon_states())))
+            sorted(checks), timeout, json.dumps(checks), json.dumps(mon_ops()), json.dumps(daemon_states())))
         start = time.time()
-        if wait_until(lambda: health() == "HEALTH_OK", slow_ops_grace, 10):
-            _note("%s cleared by itself %.0f s later" % (sorted(detail["checks"]), time.time() - start))
+        if wait_until(lambda: health() == "HEALTH_OK", transient_grace, 10):
+            _note("%s cleared by itself %.0f s later" % (sorted(checks), time.time() - start))
             return True, None
         detail = ceph("health", "detail")
     why = {"health": detail, "mon_ops": mon_ops(), "daemons": daemon_states()}
     _note("not HEALTH_OK after %d s: %s" % (timeout, json.dumps(why)))
     # a plain string: pytest shortens a dict message to a few hundred characters
-    checks = "; ".join("%s: %s [%s]" % (name, check["summary"]["message"],
-                                        " | ".join(d["message"] for d in check.get("detail", [])[:6]))
-                       for name, check in detail.get("checks", {}).items())
+    failing = "; ".join("%s: %s [%s]" % (name, check["summary"]["message"],
+                                         " | ".join(d["message"] for d in check.get("detail", [])[:6]))
+                        for name, check in detail.get("checks", {}).items())
     return False, "%s after %d s: %s\nmonitors hold: %s\ndaemons: %s" % (
-        detail.get("status"), timeout, checks, json.dumps(why["mon_ops"])[:1500],
+        detail.get("status"), timeout, failing, json.dumps(why["mon_ops"])[:1500],
         json.dumps(why["daemons"], indent=1)[:4000])
 
 
