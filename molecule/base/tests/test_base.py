@@ -76,6 +76,17 @@ def test_unattended_upgrades_targets_security_archive(host):
     assert "Debian-Security" in res.stdout
 
 
+def test_the_daily_upgrade_run_leaves_the_package_sources_as_converged(host):
+    """unattended-upgrades 2.9.1 creates an empty /etc/apt/sources.list when there is none (Debian bug
+    #1025147), which the next converge would remove again: the role makes it a link to /dev/null, which
+    apt reads as an empty list and the daily run leaves alone."""
+    assert host.run("unattended-upgrade --dry-run").rc == 0
+    sources = host.file("/etc/apt/sources.list")
+    assert sources.is_symlink and sources.linked_to == "/dev/null"
+    # the security suite still comes from the deb822 file
+    assert "bookworm-security" in host.check_output("apt-cache policy")
+
+
 def test_host_certificate_chains_to_the_platform_ca(host, address):
     res = host.run("openssl verify -CAfile /etc/ssl/sovereign/ca.crt /etc/ssl/sovereign/host.crt")
     assert res.rc == 0, res.stderr
