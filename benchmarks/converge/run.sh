@@ -20,7 +20,7 @@ variant=${SOVEREIGN_BENCH_VARIANT:-minimal}
 out=$here/output
 mkdir -p "$out"
 export ANSIBLE_CALLBACK_PLUGINS="$here/callback_plugins"
-export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks,converge_stats
+export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks,converge_stats,sovereign.datacenter.preload
 # A fresh controller-side fact cache and secret store as on a new machine would be unfair to
 # nothing: the fact cache is emptied so the first converge gathers facts as a new host needs.
 rm -rf "$repo/.cache/facts"
