@@ -59,7 +59,8 @@ PLAYBOOK = """
   tasks:
     - name: A filter and a test of the collection, and Ansible's own
       ansible.builtin.debug:
-        msg: "{{ ['10.0.0.0/8', '10.1.0.0/16'] | ansible.builtin.to_json }} {{ '10.1.2.3' is ansible.utils.ip_address }}"
+        msg: "{{ ('TLS12' | sovereign.datacenter.tls_openssl).ciphers | first }} {{ ['10.0.0.0/8'] | ansible.builtin.to_json }}
+          {{ '10.1.2.3' is ansible.utils.ip_address }}"
 """
 
 
@@ -76,4 +77,4 @@ def test_a_playbook_gives_the_same_result_with_and_without_it(tmp_path):
     playbook.write_text(PLAYBOOK)
     without = run(playbook, "ansible.posix.json")
     with_it = run(playbook, "ansible.posix.json,sovereign.datacenter.preload")
-    assert without == with_it == '["10.0.0.0/8", "10.1.0.0/16"] True'
+    assert without == with_it == 'ECDHE-ECDSA-AES256-GCM-SHA384 ["10.0.0.0/8"] True'
