@@ -228,8 +228,8 @@ def main():
     items = collect(module)
     digest = overall(items)
     record = read_record(path)
-    recorded = record.get("digest", "") if record else ""
-    old_items = record.get("items", {}) if record else {}
+    recorded = record.get("digest", "")
+    old_items = record.get("items", {})
     differs = sorted(name for name in set(items) | set(old_items) if items.get(name) != old_items.get(name))
     match = bool(recorded) and recorded == digest
     result = dict(changed=False, digest=digest, recorded=recorded, match=match, differs=differs)

@@ -220,16 +220,16 @@ CTL_TIMEOUT, CTL_TRIES = 30, 4
 
 
 def ctl(host, *args, check=True):
-    for attempt in range(CTL_TRIES):
+    last = None
+    for attempt in range(1, CTL_TRIES + 1):
         try:
             return Lab.exec(host, "rabbitmqctl", "-q", *args, check=check, timeout=CTL_TIMEOUT)
         except subprocess.TimeoutExpired as exc:
             print("rabbitmqctl %s on %s: no answer in %d s (attempt %d of %d)"
-                  % (args[0], host, CTL_TIMEOUT, attempt + 1, CTL_TRIES))
-            if attempt == CTL_TRIES - 1:
-                raise AssertionError("rabbitmqctl %s on %s: no answer in %d tries of %d s"
-                                     % (args[0], host, CTL_TRIES, CTL_TIMEOUT)) from exc
-    raise AssertionError("unreachable")
+                  % (args[0], host, CTL_TIMEOUT, attempt, CTL_TRIES))
+            last = exc
+    raise AssertionError("rabbitmqctl %s on %s: no answer in %d tries of %d s"
+                         % (args[0], host, CTL_TRIES, CTL_TIMEOUT)) from last
 
 
 def running_nodes(host):
