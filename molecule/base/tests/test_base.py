@@ -1,10 +1,14 @@
 """Behaviour of a host after base + pki + _common (Molecule scenario `base`)."""
 import os
+import re
 import subprocess
 
 import pytest
 
+from support.molecule import run_playbook
+
 HOST = "mol-base"
+SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +110,16 @@ def test_host_key_matches_and_is_not_world_readable(host):
 def test_artefacts_installed_from_cache_and_url(host):
     assert host.package("sovereign-artefact-test").is_installed
     assert host.file("/var/cache/sovereign/url-artifacts/sovereign-artefact-test_1.0_all.deb").exists
+
+
+# Last: it breaks the host and repairs it.
+def test_fast_path_taken_refused_after_drift_and_repaired_also_in_check_mode():
+    """fast_path.yml: the first run with the fast path records; the next one on the unchanged host skips the
+    configuration; six breaks refuse it, each named; the full run repairs them. Then --check --diff on the
+    repaired host takes the fast path too and reports no change."""
+    playbook = os.path.join(SCENARIO, "fast_path.yml")
+    run = run_playbook(playbook)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
+    check = run_playbook(playbook, "--check", "--diff")
+    assert check.returncode == 0, (check.stdout + check.stderr)[-6000:]
+    assert re.search(r"(?m)^%s\s*:\s*ok=\d+\s+changed=0\s" % HOST, check.stdout), check.stdout[-3000:]
